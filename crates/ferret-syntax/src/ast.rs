@@ -1,0 +1,230 @@
+//! The syntax tree of a bpftrace program. Every node carries the [`Span`] it
+//! was parsed from so later stages can point errors at the source.
+
+use crate::Span;
+
+/// A whole script: probes in source order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Program {
+    pub probes: Vec<Probe>,
+}
+
+/// `attach[, attach...] [/predicate/] { body }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    pub attach_points: Vec<AttachPoint>,
+    pub predicate: Option<Expr>,
+    pub body: Block,
+    pub span: Span,
+}
+
+/// An attach point exactly as written (`tracepoint:syscalls:sys_enter_*`,
+/// `BEGIN`, `i:1s`, `profile:hz:99`). Its structure is interpreted by the
+/// compiler, which knows the probe kinds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttachPoint {
+    pub text: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    pub stmts: Vec<Stmt>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StmtKind {
+    /// An expression evaluated for its effect: `printf(...)`, `@x++`.
+    Expr(Expr),
+    /// `target op= value`; `op` is `None` for plain `=`.
+    Assign {
+        target: Expr,
+        op: Option<BinOp>,
+        value: Expr,
+    },
+    /// `let $x[: type] [= value];`
+    Let {
+        name: String,
+        name_span: Span,
+        ty: Option<TypeName>,
+        value: Option<Expr>,
+    },
+    /// `if (cond) { .. } else ..`; an `else if` is an `else` block holding one `If`.
+    If {
+        cond: Expr,
+        then: Block,
+        otherwise: Option<Block>,
+    },
+    /// `unroll(N) { .. }`
+    Unroll { count: Expr, body: Block },
+    /// `while (cond) { .. }`
+    While { cond: Expr, body: Block },
+    /// `for ($kv : @map) { .. }`
+    ForMap {
+        var: String,
+        map: Expr,
+        body: Block,
+    },
+    /// `for ($i : start..end) { .. }`
+    ForRange {
+        var: String,
+        start: Expr,
+        end: Expr,
+        body: Block,
+    },
+    Break,
+    Continue,
+    Return,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    /// An integer literal (decimal, hex, octal, `1_000`, `1e6`, durations
+    /// like `5ms` already converted to nanoseconds).
+    Int(u64),
+    /// A string literal with escapes already resolved.
+    Str(Vec<u8>),
+    Bool(bool),
+    /// A bare identifier: a builtin (`pid`, `comm`, `args`, `arg0`) or a
+    /// function called without parentheses.
+    Ident(String),
+    /// `$name`; positional parameters are `$1`.. with the digits as name,
+    /// `$#` has the name `#`.
+    Var(String),
+    /// `@name[keys]`; the bare map `@` has an empty name. `keys` is empty for
+    /// a scalar map, and has several entries for `@m[a, b]`.
+    Map { name: String, keys: Vec<Expr> },
+    /// `name(args)`
+    Call {
+        name: String,
+        name_span: Span,
+        args: Vec<Expr>,
+    },
+    Unary { op: UnaryOp, expr: Box<Expr> },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    /// `cond ? then : otherwise`
+    Ternary {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Box<Expr>,
+    },
+    /// `expr.field` or `expr->field` (`arrow` tells which was written).
+    Field {
+        expr: Box<Expr>,
+        field: String,
+        field_span: Span,
+        arrow: bool,
+    },
+    /// `expr.N` on a tuple.
+    TupleIndex { expr: Box<Expr>, index: u32 },
+    /// `expr[index]`
+    Index { expr: Box<Expr>, index: Box<Expr> },
+    /// `(type) expr`
+    Cast { ty: TypeName, expr: Box<Expr> },
+    /// `(a, b, ...)` with at least two elements.
+    Tuple(Vec<Expr>),
+    /// `x++`, `++x`, `x--`, `--x` on a map or variable.
+    IncDec {
+        target: Box<Expr>,
+        increment: bool,
+        prefix: bool,
+    },
+    /// `sizeof(type)`; `sizeof(expr)` parses as a call.
+    SizeofType(TypeName),
+    /// `offsetof(type, field.path)`
+    Offsetof { ty: TypeName, fields: Vec<String> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnaryOp {
+    /// `-x`
+    Neg,
+    /// `!x`
+    Not,
+    /// `~x`
+    BitNot,
+    /// `*x`
+    Deref,
+    /// `&x`
+    AddrOf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    BitAnd,
+    BitOr,
+    BitXor,
+    Shl,
+    Shr,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    /// `&&`
+    And,
+    /// `||`
+    Or,
+}
+
+impl BinOp {
+    /// The operator as written in source.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Self::Add => "+",
+            Self::Sub => "-",
+            Self::Mul => "*",
+            Self::Div => "/",
+            Self::Mod => "%",
+            Self::BitAnd => "&",
+            Self::BitOr => "|",
+            Self::BitXor => "^",
+            Self::Shl => "<<",
+            Self::Shr => ">>",
+            Self::Eq => "==",
+            Self::Ne => "!=",
+            Self::Lt => "<",
+            Self::Le => "<=",
+            Self::Gt => ">",
+            Self::Ge => ">=",
+            Self::And => "&&",
+            Self::Or => "||",
+        }
+    }
+}
+
+/// A type as written in a cast, `let` or `sizeof`: `uint32`, `struct
+/// task_struct *`, `int8[4]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeName {
+    /// `uint32`, `struct task_struct`, `string`
+    pub name: String,
+    /// Number of `*`s after the name.
+    pub pointer_depth: u8,
+    /// `[N]` after the name.
+    pub array_len: Option<u64>,
+    pub span: Span,
+}

@@ -1,0 +1,204 @@
+//! Source files, spans and diagnostics rendered the way users of compilers
+//! expect: `file:line:col`, the source line, the span marked, a help line.
+
+use std::fmt;
+
+/// A byte range `[start, end)` in one [`SourceFile`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Span {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Self {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Self {
+            start: clamp(start),
+            end: clamp(end.max(start)),
+        }
+    }
+
+    /// The smallest span covering both.
+    pub fn to(self, other: Span) -> Span {
+        Span {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
+    }
+}
+
+/// A program's text and the name errors call it by (`stdin` for `-e` and
+/// `-`, as bpftrace does, or the script's path).
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub name: String,
+    pub text: String,
+}
+
+impl SourceFile {
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            text: text.into(),
+        }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: u32) -> (usize, usize) {
+        let offset = (offset as usize).min(self.text.len());
+        let before = &self.text[..floor_char_boundary(&self.text, offset)];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let col = before[line_start..].chars().count() + 1;
+        (line, col)
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One error or warning about a span of the program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// What went wrong, without a trailing period: `unknown function 'prinft'`.
+    pub message: String,
+    pub span: Span,
+    /// Short text under the marked span: `expected ';'`.
+    pub label: Option<String>,
+    /// `help: did you mean 'printf'?`
+    pub help: Option<String>,
+    /// Extra lines shown after the source (a verifier log tail, say).
+    pub notes: Vec<String>,
+}
+
+impl Diagnostic {
+    pub fn error(span: Span, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Error,
+            message: message.into(),
+            span,
+            label: None,
+            help: None,
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn warning(span: Span, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(span, message)
+        }
+    }
+
+    #[must_use]
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    #[must_use]
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    #[must_use]
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+
+    /// Renders against the source it refers to:
+    ///
+    /// ```text
+    /// script.bt:1:9: error: unknown function 'prinft'
+    ///   |
+    /// 1 | BEGIN { prinft("hi"); }
+    ///   |         ^^^^^^ not a known function
+    ///   |
+    ///   = help: did you mean 'printf'?
+    /// ```
+    pub fn render(&self, file: &SourceFile) -> String {
+        crate::diag::render(self, file)
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Error => "error",
+            Self::Warning => "warning",
+        })
+    }
+}
+
+/// Finds the candidate closest to `name` by edit distance, for "did you
+/// mean" help. Returns `None` when nothing is reasonably close.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1) + 1;
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|&(d, _)| d <= limit && d > 0)
+        .min_by_key(|&(d, c)| (d, c.len()))
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn render(d: &Diagnostic, file: &SourceFile) -> String {
+    use fmt::Write as _;
+    let (line, col) = file.line_col(d.span.start);
+    let mut out = String::new();
+    let _ = writeln!(out, "{}:{}:{}: {}: {}", file.name, line, col, d.severity, d.message);
+    let src_line = file.text.lines().nth(line - 1).unwrap_or("");
+    let gutter = line.to_string().len();
+    let pad = " ".repeat(gutter);
+    let _ = writeln!(out, "{pad} |");
+    let _ = writeln!(out, "{line} | {src_line}");
+    let (end_line, end_col) = file.line_col(d.span.end);
+    let width = if end_line == line {
+        end_col.saturating_sub(col).max(1)
+    } else {
+        src_line.chars().count().saturating_sub(col - 1).max(1)
+    };
+    let _ = write!(out, "{pad} | {}{}", " ".repeat(col - 1), "^".repeat(width));
+    if let Some(label) = &d.label {
+        let _ = write!(out, " {label}");
+    }
+    out.push('\n');
+    if d.help.is_some() || !d.notes.is_empty() {
+        let _ = writeln!(out, "{pad} |");
+    }
+    if let Some(help) = &d.help {
+        let _ = writeln!(out, "{pad} = help: {help}");
+    }
+    for note in &d.notes {
+        let _ = writeln!(out, "{pad} = note: {note}");
+    }
+    out
+}
