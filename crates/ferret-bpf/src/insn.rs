@@ -116,9 +116,9 @@ pub enum JmpOp {
     Jsle = 0xd0,
 }
 
-const BPF_JA: u8 = 0x00;
-const BPF_CALL: u8 = 0x80;
-const BPF_EXIT: u8 = 0x90;
+pub const BPF_JA: u8 = 0x00;
+pub const BPF_CALL: u8 = 0x80;
+pub const BPF_EXIT: u8 = 0x90;
 
 /// One 8-byte eBPF instruction. `ld_imm64` takes two of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +161,11 @@ impl Insn {
         }
     }
 
+    /// Is this the first half of a two-slot `ld_imm64`?
+    pub fn is_ld_imm64(&self) -> bool {
+        self.code == BPF_LD_IMM64
+    }
+
     pub fn class(&self) -> u8 {
         self.code & 0x07
     }
@@ -168,8 +173,7 @@ impl Insn {
     /// Is this a conditional or unconditional jump with a pc-relative offset?
     pub fn is_jump(&self) -> bool {
         let class = self.class();
-        (class == BPF_JMP || class == BPF_JMP32)
-            && !matches!(self.code & 0xf0, BPF_CALL | BPF_EXIT)
+        (class == BPF_JMP || class == BPF_JMP32) && !matches!(self.code & 0xf0, BPF_CALL | BPF_EXIT)
     }
 
     pub fn alu64_imm(op: AluOp, dst: Reg, imm: i32) -> Self {
@@ -204,7 +208,13 @@ impl Insn {
     /// The two halves of `dst = imm` for a full 64-bit immediate.
     pub fn ld_imm64(dst: Reg, imm: u64) -> [Self; 2] {
         [
-            Self::new(BPF_LD | BPF_DW_BITS | BPF_IMM, dst, Reg(0), 0, imm as u32 as i32),
+            Self::new(
+                BPF_LD | BPF_DW_BITS | BPF_IMM,
+                dst,
+                Reg(0),
+                0,
+                imm as u32 as i32,
+            ),
             Self::new(0, Reg(0), Reg(0), 0, (imm >> 32) as u32 as i32),
         ]
     }
@@ -234,7 +244,13 @@ impl Insn {
 
     /// `lock *(size *)(dst + off) += src` (size W or DW).
     pub fn atomic_add(size: Size, dst: Reg, off: i16, src: Reg) -> Self {
-        Self::new(BPF_STX | BPF_ATOMIC | size.bits(), dst, src, off, BPF_ATOMIC_ADD)
+        Self::new(
+            BPF_STX | BPF_ATOMIC | size.bits(),
+            dst,
+            src,
+            off,
+            BPF_ATOMIC_ADD,
+        )
     }
 
     /// `if dst op imm goto pc + 1 + off`
@@ -262,7 +278,11 @@ impl Insn {
     }
 }
 
-const BPF_DW_BITS: u8 = 0x18;
+/// The size bits of a 64-bit access; `BPF_LD | BPF_DW_BITS | BPF_IMM` is
+/// the `ld_imm64` opcode.
+pub const BPF_DW_BITS: u8 = 0x18;
+/// Opcode of the first half of `ld_imm64`.
+pub const BPF_LD_IMM64: u8 = BPF_LD | BPF_DW_BITS | BPF_IMM;
 
 /// Kernel helper function ids (`enum bpf_func_id`) the code generator uses.
 pub mod helper {
