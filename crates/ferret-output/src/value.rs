@@ -32,10 +32,19 @@ pub enum MapValue {
     Sum(Value),
     Min(i64),
     Max(i64),
-    Avg { total: i64, count: u64 },
-    Stats { total: i64, count: u64 },
+    Avg {
+        total: i64,
+        count: u64,
+    },
+    Stats {
+        total: i64,
+        count: u64,
+    },
     /// `hist(n, k)`: bucket index (as computed by [`crate::hist::log2_index`]) to count.
-    Hist { k: u8, buckets: BTreeMap<u64, u64> },
+    Hist {
+        k: u8,
+        buckets: BTreeMap<u64, u64>,
+    },
     /// `lhist(n, min, max, step)`: bucket index (as computed by
     /// [`crate::hist::linear_index`]) to count.
     Lhist {
