@@ -63,9 +63,15 @@ pub enum StmtKind {
         otherwise: Option<Block>,
     },
     /// `unroll(N) { .. }`
-    Unroll { count: Expr, body: Block },
+    Unroll {
+        count: Expr,
+        body: Block,
+    },
     /// `while (cond) { .. }`
-    While { cond: Expr, body: Block },
+    While {
+        cond: Expr,
+        body: Block,
+    },
     /// `for ($kv : @map) { .. }`
     ForMap {
         var: String,
@@ -106,14 +112,20 @@ pub enum ExprKind {
     Var(String),
     /// `@name[keys]`; the bare map `@` has an empty name. `keys` is empty for
     /// a scalar map, and has several entries for `@m[a, b]`.
-    Map { name: String, keys: Vec<Expr> },
+    Map {
+        name: String,
+        keys: Vec<Expr>,
+    },
     /// `name(args)`
     Call {
         name: String,
         name_span: Span,
         args: Vec<Expr>,
     },
-    Unary { op: UnaryOp, expr: Box<Expr> },
+    Unary {
+        op: UnaryOp,
+        expr: Box<Expr>,
+    },
     Binary {
         op: BinOp,
         lhs: Box<Expr>,
@@ -133,11 +145,20 @@ pub enum ExprKind {
         arrow: bool,
     },
     /// `expr.N` on a tuple.
-    TupleIndex { expr: Box<Expr>, index: u32 },
+    TupleIndex {
+        expr: Box<Expr>,
+        index: u32,
+    },
     /// `expr[index]`
-    Index { expr: Box<Expr>, index: Box<Expr> },
+    Index {
+        expr: Box<Expr>,
+        index: Box<Expr>,
+    },
     /// `(type) expr`
-    Cast { ty: TypeName, expr: Box<Expr> },
+    Cast {
+        ty: TypeName,
+        expr: Box<Expr>,
+    },
     /// `(a, b, ...)` with at least two elements.
     Tuple(Vec<Expr>),
     /// `x++`, `++x`, `x--`, `--x` on a map or variable.
@@ -149,7 +170,10 @@ pub enum ExprKind {
     /// `sizeof(type)`; `sizeof(expr)` parses as a call.
     SizeofType(TypeName),
     /// `offsetof(type, field.path)`
-    Offsetof { ty: TypeName, fields: Vec<String> },
+    Offsetof {
+        ty: TypeName,
+        fields: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -131,7 +131,7 @@ impl Diagnostic {
     ///   = help: did you mean 'printf'?
     /// ```
     pub fn render(&self, file: &SourceFile) -> String {
-        crate::diag::render(self, file)
+        render(self, file)
     }
 }
 
@@ -174,7 +174,11 @@ fn render(d: &Diagnostic, file: &SourceFile) -> String {
     use fmt::Write as _;
     let (line, col) = file.line_col(d.span.start);
     let mut out = String::new();
-    let _ = writeln!(out, "{}:{}:{}: {}: {}", file.name, line, col, d.severity, d.message);
+    let _ = writeln!(
+        out,
+        "{}:{}:{}: {}: {}",
+        file.name, line, col, d.severity, d.message
+    );
     let src_line = file.text.lines().nth(line - 1).unwrap_or("");
     let gutter = line.to_string().len();
     let pad = " ".repeat(gutter);
