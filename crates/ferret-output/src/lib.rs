@@ -2,7 +2,13 @@
 //! and printf text exactly as bpftrace prints them, and the same as NDJSON
 //! for `-f json`.
 
+mod gfp;
 pub mod hist;
+pub mod json;
+pub mod printf;
+mod stream;
+pub mod text;
 pub mod value;
 
+pub use stream::MAX_WIDTH;
 pub use value::{MapDump, MapEntry, MapValue, Value};

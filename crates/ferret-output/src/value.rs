@@ -17,8 +17,31 @@ pub enum Value {
     Stack(Vec<String>),
     /// A symbol name (from `ksym`), printed as is.
     Sym(String),
+    /// A value printed by name but used as a number by integer conversions
+    /// and JSON: enum constants (`ONE`) and pointers (`0x36`, see
+    /// [`Value::pointer`]).
+    Symbolic {
+        name: String,
+        value: u64,
+    },
+    /// A fixed-size array, printed `[1,2,3]`.
+    Array(Vec<Value>),
+    /// A struct or record, printed `{ .a = 1, .b = hi }`.
+    Record(Vec<(String, Value)>),
+    /// `buf()` contents, printed with non-printable bytes as `\xNN`.
+    Buffer(Vec<u8>),
     /// Nothing (`print` of a statement with no value).
     None,
+}
+
+impl Value {
+    /// A pointer, printed as bpftrace prints pointers (`0x36`).
+    pub fn pointer(addr: u64) -> Value {
+        Value::Symbolic {
+            name: format!("0x{addr:x}"),
+            value: addr,
+        }
+    }
 }
 
 /// The value side of one map entry, per aggregation kind. Per-CPU values are
