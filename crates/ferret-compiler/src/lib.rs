@@ -1,2 +1,18 @@
 //! bpftrace programs to eBPF: name resolution and types, probe expansion,
 //! lowering to instructions, and the ELF object the runtime loads.
+//!
+//! The compiler is pure: everything it knows about the kernel comes through
+//! [`Target`], so it runs without root and its output can be tested in a
+//! userspace eBPF VM.
+
+mod emit;
+mod lower;
+pub mod probes;
+pub mod program;
+pub mod target;
+pub mod types;
+
+pub use lower::{Options, compile};
+pub use program::{Attach, CompiledProgram, EventKind, MapInfo, MapKind, PrintfInfo, ProgramInfo};
+pub use target::{FixedTarget, Target, TracepointFormat};
+pub use types::Ty;

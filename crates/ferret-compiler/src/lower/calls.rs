@@ -1,0 +1,543 @@
+//! Builtins (`pid`, `comm`, `args.x`, ...) and functions (`printf`, `str`,
+//! `exit`, `print`, ...), including the events they send to user space.
+
+use ferret_bpf::insn::helper;
+use ferret_bpf::{AluOp, Insn, JmpOp, Reg, Size};
+use ferret_output::printf::{self, Piece};
+use ferret_syntax::ast::{Expr, ExprKind};
+use ferret_syntax::diag::closest;
+use ferret_syntax::{Diagnostic, Span};
+
+use super::expr::Res;
+use super::{CTX_SLOT, Lowerer, Place, SysMap, TVal, Val};
+use crate::program::{Attach, EVENT_HEADER, EventKind, PrintfInfo};
+use crate::target::FieldKind;
+use crate::types::{Ty, align8};
+
+/// Builtin variables, for "did you mean" help.
+const BUILTINS: &[&str] = &[
+    "pid", "tid", "uid", "gid", "comm", "nsecs", "elapsed", "cpu", "probe", "ncpus", "cgroup",
+    "rand", "kstack", "args", "retval", "func", "curtask", "ustack", "username", "arg0", "arg1",
+];
+
+/// Functions, for "did you mean" help.
+const FUNCTIONS: &[&str] = &[
+    "printf", "print", "exit", "clear", "zero", "delete", "str", "ksym", "kstack", "count", "sum",
+    "avg", "min", "max", "stats", "hist", "lhist", "nsecs", "pid", "tid", "comm", "cpu", "elapsed",
+];
+
+impl Lowerer<'_, '_> {
+    /// Calls a helper that takes no arguments and returns r0 as a new value.
+    fn helper_value(&mut self, id: i32, ty: Ty) -> TVal {
+        self.e.push(Insn::call(id));
+        self.from_reg(Reg::R0, ty)
+    }
+
+    pub fn builtin(&mut self, name: &str, expr: &Expr) -> Res<TVal> {
+        Ok(match name {
+            "pid" | "tid" => {
+                self.e.push(Insn::call(helper::GET_CURRENT_PID_TGID));
+                if name == "pid" {
+                    self.e.push(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
+                } else {
+                    self.narrow(Reg::R0, 4, false);
+                }
+                self.from_reg(Reg::R0, Ty::U32)
+            }
+            "uid" | "gid" => {
+                self.e.push(Insn::call(helper::GET_CURRENT_UID_GID));
+                if name == "gid" {
+                    self.e.push(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
+                } else {
+                    self.narrow(Reg::R0, 4, false);
+                }
+                self.from_reg(Reg::R0, Ty::U32)
+            }
+            "nsecs" => self.helper_value(helper::KTIME_GET_NS, Ty::U64),
+            "elapsed" => {
+                self.e.push(Insn::call(helper::KTIME_GET_NS));
+                let start = self.g.start_ns as i64;
+                self.e.alu_imm(AluOp::Sub, Reg::R0, start, Reg::R1);
+                self.from_reg(Reg::R0, Ty::U64)
+            }
+            "cpu" => self.helper_value(helper::GET_SMP_PROCESSOR_ID, Ty::U32),
+            "cgroup" => self.helper_value(helper::GET_CURRENT_CGROUP_ID, Ty::U64),
+            "rand" => self.helper_value(helper::GET_PRANDOM_U32, Ty::U32),
+            "ncpus" => TVal::new(Val::Imm(self.g.ncpus as i64), Ty::U64),
+            "comm" => {
+                let place = self.alloc_mem(16, false);
+                self.addr_of(place, Reg::R1);
+                self.e.push(Insn::mov64_imm(Reg::R2, 16));
+                self.e.push(Insn::call(helper::GET_CURRENT_COMM));
+                TVal::new(Val::Mem(place), Ty::Str { cap: 16 })
+            }
+            "probe" => {
+                let name = self.probe.name.clone();
+                let mut v = self.string_literal(name.as_bytes());
+                v.literal = None;
+                v
+            }
+            "kstack" => self.kstack(None, expr.span)?,
+            "args" => {
+                return Err(Diagnostic::error(expr.span, "'args' needs a field")
+                    .with_label("which field?")
+                    .with_help("write args.FIELD; list the fields with ferret -lv 'tracepoint:CATEGORY:EVENT'"));
+            }
+            "retval" | "func" => {
+                return Err(Diagnostic::error(
+                    expr.span,
+                    format!("'{name}' is not available in {} probes", self.probe_kind()),
+                )
+                .with_label("not available here"));
+            }
+            n if n.starts_with("arg") && n[3..].parse::<u32>().is_ok() => {
+                let mut d = Diagnostic::error(
+                    expr.span,
+                    format!("'{name}' is not available in {} probes", self.probe_kind()),
+                )
+                .with_label("not available here");
+                if matches!(self.probe.attach, Attach::Tracepoint { .. }) {
+                    d = d.with_help("tracepoint arguments are read with args.FIELD");
+                }
+                return Err(d);
+            }
+            _ => {
+                let mut d = Diagnostic::error(expr.span, format!("unknown identifier '{name}'"))
+                    .with_label("not a builtin");
+                if let Some(best) = closest(name, BUILTINS.iter().copied()) {
+                    d = d.with_help(format!("did you mean '{best}'?"));
+                } else if FUNCTIONS.contains(&name) {
+                    d = d.with_help(format!("{name} is a function: call it as {name}(...)"));
+                }
+                return Err(d);
+            }
+        })
+    }
+
+    fn probe_kind(&self) -> &'static str {
+        match self.probe.attach {
+            Attach::Begin => "begin",
+            Attach::End => "end",
+            Attach::Tracepoint { .. } => "tracepoint",
+            Attach::Interval { .. } => "interval",
+            Attach::Profile { .. } => "profile",
+        }
+    }
+
+    fn kstack(&mut self, limit: Option<&Expr>, span: Span) -> Res<TVal> {
+        let limit = match limit.map(|e| &e.kind) {
+            None => 127,
+            Some(ExprKind::Int(n)) if (1..=127).contains(n) => *n as u8,
+            Some(_) => {
+                return Err(Diagnostic::error(span, "kstack's limit must be a literal between 1 and 127")
+                    .with_label("invalid limit"));
+            }
+        };
+        let obj = self.g.obj_map(SysMap::Stacks);
+        self.e.push(Insn::load(Size::DW, Reg::R1, Reg::FP, CTX_SLOT));
+        self.e.load_map(Reg::R2, obj);
+        self.e.push(Insn::mov64_imm(Reg::R3, 0));
+        self.e.push(Insn::call(helper::GET_STACKID));
+        Ok(self.from_reg(Reg::R0, Ty::KStack { limit }))
+    }
+
+    /// `args.field` in a tracepoint probe, read straight from the record.
+    pub fn tracepoint_arg(&mut self, field: &str, span: Span) -> Res<TVal> {
+        let Some(format) = &self.probe.format else {
+            return Err(Diagnostic::error(
+                span,
+                format!("'args' is not available in {} probes", self.probe_kind()),
+            )
+            .with_label("no arguments here"));
+        };
+        let Some(f) = format.field(field).cloned() else {
+            let names: Vec<&str> = format.fields.iter().map(|f| f.name.as_str()).collect();
+            let mut d = Diagnostic::error(
+                span,
+                format!("{} has no field '{field}'", self.probe.name),
+            )
+            .with_label("unknown field");
+            d = match closest(field, names.iter().copied()) {
+                Some(best) => d.with_help(format!("did you mean '{best}'?")),
+                None => d.with_help(format!("its fields are: {}", names.join(", "))),
+            };
+            return Err(d);
+        };
+        self.e.push(Insn::load(Size::DW, Reg::R1, Reg::FP, CTX_SLOT));
+        match f.kind {
+            FieldKind::Integer | FieldKind::Pointer => {
+                let size = match f.size {
+                    1 | 2 | 4 | 8 => f.size,
+                    _ => 8,
+                };
+                let Some(sz) = Size::from_bytes(size as usize) else {
+                    return Err(Diagnostic::error(span, "unsupported field size"));
+                };
+                self.e.push(Insn::load(sz, Reg::R0, Reg::R1, f.offset as i16));
+                let signed = f.signed && f.kind == FieldKind::Integer;
+                if signed {
+                    self.narrow(Reg::R0, size as u8, true);
+                }
+                Ok(self.from_reg(
+                    Reg::R0,
+                    Ty::Int {
+                        bytes: size as u8,
+                        signed,
+                    },
+                ))
+            }
+            FieldKind::CharArray { len } => {
+                let cap = align8(len + 1);
+                let place = self.alloc_mem(cap, true);
+                self.addr_of(place, Reg::R1);
+                self.e.push(Insn::mov64_imm(Reg::R2, len as i32));
+                self.e.push(Insn::load(Size::DW, Reg::R3, Reg::FP, CTX_SLOT));
+                self.e
+                    .push(Insn::alu64_imm(AluOp::Add, Reg::R3, f.offset as i32));
+                self.e.push(Insn::call(helper::PROBE_READ_KERNEL));
+                Ok(TVal::new(Val::Mem(place), Ty::Str { cap }))
+            }
+            FieldKind::DataLocString => {
+                let cap = self.g.opts.max_strlen;
+                let place = self.alloc_mem(cap, true);
+                // The u32 holds (length << 16 | offset in the record).
+                self.e
+                    .push(Insn::load(Size::W, Reg::R3, Reg::R1, f.offset as i16));
+                self.e.push(Insn::alu64_imm(AluOp::And, Reg::R3, 0xffff));
+                self.e.push(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R1));
+                self.addr_of(place, Reg::R1);
+                self.e.push(Insn::mov64_imm(Reg::R2, cap as i32));
+                self.e.push(Insn::call(helper::PROBE_READ_KERNEL_STR));
+                Ok(TVal::new(Val::Mem(place), Ty::Str { cap }))
+            }
+            FieldKind::Array { .. } | FieldKind::DataLocArray => Err(Diagnostic::error(
+                span,
+                format!("reading array field '{field}' ({}) is not supported yet", f.c_type),
+            )
+            .with_label("array field")),
+        }
+    }
+
+    pub fn call(&mut self, name: &str, name_span: Span, args: &[Expr], expr: &Expr) -> Res<TVal> {
+        let none = TVal::new(Val::Imm(0), Ty::None);
+        let want = |n: std::ops::RangeInclusive<usize>, usage: &str| -> Res<()> {
+            if n.contains(&args.len()) {
+                Ok(())
+            } else {
+                Err(Diagnostic::error(
+                    expr.span,
+                    format!("{name}() got {} argument{}", args.len(), if args.len() == 1 { "" } else { "s" }),
+                )
+                .with_label("wrong number of arguments")
+                .with_help(format!("usage: {usage}")))
+            }
+        };
+        match name {
+            "printf" => {
+                want(1..=64, "printf(\"format\", args...)")?;
+                self.printf(args, expr)?;
+                Ok(none)
+            }
+            "exit" => {
+                want(0..=1, "exit() or exit(code)")?;
+                let code = match args.first() {
+                    Some(e) => self.eval_int(e)?,
+                    None => TVal::int(0),
+                };
+                let code_ty = code.ty.clone();
+                self.emit_event(EventKind::Exit, 0, &[(code, code_ty)])?;
+                let exit = self.exit_label;
+                self.e.jump(exit);
+                Ok(none)
+            }
+            "print" => {
+                want(1..=3, "print(@map[, top[, divisor]]) or print(value)")?;
+                if let ExprKind::Map { name: m, keys } = &args[0].kind {
+                    if keys.is_empty() {
+                        let id = self.map_id(m, args[0].span);
+                        let top = match args.get(1) {
+                            Some(e) => self.eval_int(e)?,
+                            None => TVal::int(0),
+                        };
+                        let div = match args.get(2) {
+                            Some(e) => self.eval_int(e)?,
+                            None => TVal::int(1),
+                        };
+                        self.emit_event(
+                            EventKind::PrintMap,
+                            id as u32,
+                            &[(top, Ty::U64), (div, Ty::U64)],
+                        )?;
+                        return Ok(none);
+                    }
+                }
+                want(1..=1, "print(value)")?;
+                let v = self.eval(&args[0])?;
+                if v.ty == Ty::None {
+                    return Err(Diagnostic::error(args[0].span, "this expression has no value")
+                        .with_label("nothing to print"));
+                }
+                let ty = v.ty.clone();
+                let id = if self.g.discovering {
+                    0
+                } else {
+                    self.g.print_values.push(ty.clone());
+                    self.g.print_values.len() as u32 - 1
+                };
+                self.emit_event(EventKind::PrintValue, id, &[(v, ty)])?;
+                Ok(none)
+            }
+            "clear" | "zero" => {
+                want(1..=1, &format!("{name}(@map)"))?;
+                let ExprKind::Map { name: m, keys } = &args[0].kind else {
+                    return Err(Diagnostic::error(args[0].span, format!("{name}() takes a map"))
+                        .with_label("not a map"));
+                };
+                if !keys.is_empty() {
+                    return Err(Diagnostic::error(args[0].span, format!("{name}() takes a whole map, without a key"))
+                        .with_label("remove the key"));
+                }
+                let id = self.map_id(m, args[0].span);
+                let kind = if name == "clear" {
+                    EventKind::ClearMap
+                } else {
+                    EventKind::ZeroMap
+                };
+                self.emit_event(kind, id as u32, &[])?;
+                Ok(none)
+            }
+            "delete" => {
+                want(1..=2, "delete(@map, key) or delete(@map[key])")?;
+                let ExprKind::Map { name: m, keys } = &args[0].kind else {
+                    return Err(Diagnostic::error(args[0].span, "delete() takes a map")
+                        .with_label("not a map"));
+                };
+                let keys: Vec<Expr> = if args.len() == 2 {
+                    match &args[1].kind {
+                        ExprKind::Tuple(elems) => elems.clone(),
+                        _ => vec![args[1].clone()],
+                    }
+                } else {
+                    keys.clone()
+                };
+                self.map_delete(m, &keys, expr.span)?;
+                Ok(none)
+            }
+            "str" => {
+                want(1..=2, "str(pointer[, length])")?;
+                let ptr = self.eval(&args[0])?;
+                if let Ty::Str { .. } = ptr.ty {
+                    return Ok(ptr);
+                }
+                if !ptr.ty.is_scalar() {
+                    return Err(Diagnostic::error(
+                        args[0].span,
+                        format!("str() takes a pointer, found {}", ptr.ty.describe()),
+                    )
+                    .with_label("not a pointer"));
+                }
+                let cap = self.g.opts.max_strlen;
+                let len = match args.get(1) {
+                    Some(e) => Some(self.eval_int(e)?),
+                    None => None,
+                };
+                let place = self.alloc_mem(cap, true);
+                self.addr_of(place, Reg::R1);
+                match &len {
+                    // len + 1 for the NUL, clamped to [1, cap] for the verifier.
+                    Some(l) => {
+                        self.to_reg(l, Reg::R2);
+                        self.e.push(Insn::alu64_imm(AluOp::Add, Reg::R2, 1));
+                        self.e.push(Insn::jmp_imm(JmpOp::Jle, Reg::R2, cap as i32, 1));
+                        self.e.push(Insn::mov64_imm(Reg::R2, cap as i32));
+                        self.e.push(Insn::jmp_imm(JmpOp::Jge, Reg::R2, 1, 1));
+                        self.e.push(Insn::mov64_imm(Reg::R2, 1));
+                    }
+                    None => self.e.push(Insn::mov64_imm(Reg::R2, cap as i32)),
+                }
+                self.to_reg(&ptr, Reg::R3);
+                let read = if self.user_pointers() {
+                    helper::PROBE_READ_USER_STR
+                } else {
+                    helper::PROBE_READ_KERNEL_STR
+                };
+                self.e.push(Insn::call(read));
+                self.release(ptr);
+                if let Some(l) = len {
+                    self.release(l);
+                }
+                Ok(TVal::new(Val::Mem(place), Ty::Str { cap }))
+            }
+            "ksym" => {
+                want(1..=1, "ksym(address)")?;
+                let v = self.eval_int(&args[0])?;
+                Ok(TVal::new(v.val, Ty::Ksym))
+            }
+            "kstack" => {
+                want(0..=1, "kstack or kstack(limit)")?;
+                self.kstack(args.first(), expr.span)
+            }
+            n if super::maps::is_aggregation(n) => Err(Diagnostic::error(
+                name_span,
+                format!("{n}() must be assigned to a map"),
+            )
+            .with_label("not assigned")
+            .with_help(format!("write @name = {n}(...)"))),
+            n if args.is_empty() && BUILTINS.contains(&n) => self.builtin(n, expr),
+            _ => {
+                let mut d = Diagnostic::error(name_span, format!("unknown function '{name}'"))
+                    .with_label("not a known function");
+                if let Some(best) = closest(name, FUNCTIONS.iter().copied()) {
+                    d = d.with_help(format!("did you mean '{best}'?"));
+                }
+                Err(d)
+            }
+        }
+    }
+
+    /// Syscall tracepoints carry user-space pointers; other probes' pointers
+    /// are kernel addresses.
+    fn user_pointers(&self) -> bool {
+        matches!(&self.probe.attach, Attach::Tracepoint { category, .. } if category == "syscalls")
+    }
+
+    fn printf(&mut self, args: &[Expr], expr: &Expr) -> Res<()> {
+        let ExprKind::Str(fmt) = &args[0].kind else {
+            return Err(Diagnostic::error(args[0].span, "printf's first argument must be a string literal")
+                .with_label("not a format string"));
+        };
+        let pieces = printf::parse(fmt).map_err(|e| {
+            let at = args[0].span.start as usize + 1 + e.offset;
+            Diagnostic::error(Span::new(at, at + 2), e.message.clone())
+                .with_label("invalid conversion")
+        })?;
+        let convs: Vec<&printf::Conversion> = pieces
+            .iter()
+            .filter_map(|p| match p {
+                Piece::Conversion(c) => Some(c),
+                Piece::Literal(_) => None,
+            })
+            .collect();
+        if convs.len() != args.len() - 1 {
+            return Err(Diagnostic::error(
+                expr.span,
+                format!(
+                    "printf: the format has {} conversion{} but {} argument{} given",
+                    convs.len(),
+                    if convs.len() == 1 { "" } else { "s" },
+                    args.len() - 1,
+                    if args.len() == 2 { " was" } else { "s were" }
+                ),
+            )
+            .with_label("mismatched arguments"));
+        }
+        let mut vals = Vec::new();
+        for (conv, arg) in convs.iter().zip(&args[1..]) {
+            let v = self.eval(arg)?;
+            if conv.spec.wants_integer() && !v.ty.is_scalar() {
+                return Err(Diagnostic::error(
+                    arg.span,
+                    format!(
+                        "printf: %{} expects an integer, found {}",
+                        spec_char(conv.spec),
+                        v.ty.describe()
+                    ),
+                )
+                .with_label("wrong type")
+                .with_help("use %s to print it"));
+            }
+            if conv.spec.wants_buffer() {
+                return Err(Diagnostic::error(arg.span, "printf: %r needs buf(), which is not supported yet")
+                    .with_label("not supported yet"));
+            }
+            if v.ty == Ty::None {
+                return Err(Diagnostic::error(arg.span, "this expression has no value")
+                    .with_label("nothing to print"));
+            }
+            let ty = v.ty.clone();
+            vals.push((v, ty));
+        }
+        let id = if self.g.discovering {
+            0
+        } else {
+            let mut off = EVENT_HEADER;
+            let layout = vals
+                .iter()
+                .map(|(_, ty)| {
+                    let at = off;
+                    off += align8(ty.size());
+                    (at, ty.clone())
+                })
+                .collect();
+            self.g.printfs.push(PrintfInfo {
+                format: fmt.clone(),
+                args: layout,
+            });
+            self.g.printfs.len() as u32 - 1
+        };
+        self.emit_event(EventKind::Printf, id, &vals)
+    }
+
+    /// Sends `header, values...` through the ring buffer, counting it as
+    /// lost when the buffer is full.
+    pub fn emit_event(&mut self, kind: EventKind, id: u32, vals: &[(TVal, Ty)]) -> Res<()> {
+        let size = EVENT_HEADER + vals.iter().map(|(_, t)| align8(t.size())).sum::<u32>();
+        let place: Place = self.alloc_mem(size, false);
+        let header = (u64::from(id) << 32) | kind as u64;
+        self.e.push2(Insn::ld_imm64(Reg::R0, header));
+        self.e
+            .push(Insn::store(Size::DW, place.reg(), place.off16(), Reg::R0));
+        let mut off = EVENT_HEADER;
+        for (v, ty) in vals {
+            self.write_as(place.at(off), v, ty);
+            off += align8(ty.size());
+        }
+        for (v, _) in vals {
+            self.release(v.clone());
+        }
+        if self.g.discovering {
+            return Ok(());
+        }
+        let events = self.g.obj_map(SysMap::Events);
+        self.e.load_map(Reg::R1, events);
+        self.addr_of(place, Reg::R2);
+        self.e.push(Insn::mov64_imm(Reg::R3, size as i32));
+        self.e.push(Insn::mov64_imm(Reg::R4, 0));
+        self.e.push(Insn::call(helper::RINGBUF_OUTPUT));
+        let sent = self.e.new_label();
+        self.e.jump_if_imm(JmpOp::Jeq, Reg::R0, 0, sent);
+        self.count_lost();
+        self.e.bind(sent);
+        Ok(())
+    }
+
+    fn count_lost(&mut self) {
+        let lost = self.g.obj_map(SysMap::Lost);
+        let key = self.alloc_mem(8, true);
+        self.e.load_map(Reg::R1, lost);
+        self.addr_of(key, Reg::R2);
+        self.e.push(Insn::call(helper::MAP_LOOKUP_ELEM));
+        self.e.push(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 3));
+        self.e.push(Insn::load(Size::DW, Reg::R1, Reg::R0, 0));
+        self.e.push(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
+        self.e.push(Insn::store(Size::DW, Reg::R0, 0, Reg::R1));
+    }
+}
+
+fn spec_char(spec: printf::Spec) -> &'static str {
+    use printf::Spec;
+    match spec {
+        Spec::Signed => "d",
+        Spec::Unsigned => "u",
+        Spec::Octal => "o",
+        Spec::Hex => "x",
+        Spec::HexUpper => "X",
+        Spec::Char => "c",
+        Spec::Str => "s",
+        Spec::Pointer => "p",
+        Spec::Buf => "r",
+        Spec::BufHex => "rx",
+        Spec::BufHexSpaced => "rh",
+        Spec::Gfp => "gr",
+    }
+}

@@ -1,0 +1,552 @@
+//! Expressions: literals, operators, casts, variables, tuples, fields.
+
+use ferret_bpf::{AluOp, Insn, JmpOp, Reg, Size};
+use ferret_syntax::ast::{BinOp, Expr, ExprKind, UnaryOp};
+use ferret_syntax::Diagnostic;
+
+use super::{Lowerer, Place, TVal, Val};
+use crate::types::{Ty, align8, tuple_layout};
+
+pub(crate) type Res<T> = Result<T, Diagnostic>;
+
+impl Lowerer<'_, '_> {
+    pub fn eval(&mut self, expr: &Expr) -> Res<TVal> {
+        match &expr.kind {
+            ExprKind::Int(v) => Ok(TVal::int(*v as i64)),
+            ExprKind::Bool(b) => Ok(TVal::new(Val::Imm(i64::from(*b)), Ty::Bool)),
+            ExprKind::Str(bytes) => Ok(self.string_literal(bytes)),
+            ExprKind::Ident(name) => self.builtin(name, expr),
+            ExprKind::Var(name) => self.variable(name, expr),
+            ExprKind::Map { name, keys } => self.map_read(name, keys, expr),
+            ExprKind::Call {
+                name,
+                name_span,
+                args,
+            } => self.call(name, *name_span, args, expr),
+            ExprKind::Unary { op, expr: inner } => self.unary(*op, inner, expr),
+            ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, expr),
+            ExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => self.ternary(cond, then, otherwise),
+            ExprKind::Field {
+                expr: base,
+                field,
+                field_span,
+                ..
+            } => self.field(base, field, *field_span),
+            ExprKind::TupleIndex { expr: base, index } => {
+                let t = self.eval(base)?;
+                let Ty::Tuple(elems) = &t.ty else {
+                    return Err(Diagnostic::error(
+                        expr.span,
+                        format!("cannot take element {index} of a {}", t.ty.describe()),
+                    )
+                    .with_label("not a tuple"));
+                };
+                let Some(ty) = elems.get(*index as usize).cloned() else {
+                    return Err(Diagnostic::error(
+                        expr.span,
+                        format!("tuple index {index} out of range: the tuple has {} elements", elems.len()),
+                    )
+                    .with_label("no such element"));
+                };
+                let (offs, _) = tuple_layout(elems);
+                let Val::Mem(p) = t.val else {
+                    return Err(Diagnostic::error(expr.span, "tuple is not in memory"));
+                };
+                Ok(self.read_place(p.at(offs[*index as usize]), &ty))
+            }
+            ExprKind::Tuple(elems) => {
+                let vals = elems
+                    .iter()
+                    .map(|e| self.eval(e))
+                    .collect::<Res<Vec<_>>>()?;
+                let tys: Vec<Ty> = vals.iter().map(|v| v.ty.clone()).collect();
+                let (offs, size) = tuple_layout(&tys);
+                let place = self.alloc_mem(size, false);
+                for (v, off) in vals.into_iter().zip(offs) {
+                    let ty = v.ty.clone();
+                    self.write_as(place.at(off), &v, &ty);
+                    self.release(v);
+                }
+                Ok(TVal::new(Val::Mem(place), Ty::Tuple(tys)))
+            }
+            ExprKind::Cast { ty, expr: inner } => {
+                let target = match ty.name.as_str() {
+                    _ if ty.pointer_depth > 0 || ty.array_len.is_some() => None,
+                    "bool" => Some(Ty::Bool),
+                    name => int_type(name),
+                };
+                let Some(target) = target else {
+                    return Err(Diagnostic::error(
+                        ty.span,
+                        format!("cannot cast to '{}': only integer casts are supported", ty.name),
+                    )
+                    .with_label("unsupported cast")
+                    .with_help("cast to int8, int16, int32, int64, uint8, uint16, uint32 or uint64"));
+                };
+                let v = self.eval(inner)?;
+                if !v.ty.is_scalar() {
+                    return Err(Diagnostic::error(
+                        inner.span,
+                        format!("cannot cast a {} to an integer", v.ty.describe()),
+                    )
+                    .with_label("not an integer"));
+                }
+                let v = self.owned(v);
+                self.to_reg(&v, Reg::R0);
+                match target {
+                    Ty::Bool => {
+                        self.e.push(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 1));
+                        self.e.push(Insn::mov64_imm(Reg::R0, 1));
+                    }
+                    Ty::Int { bytes, signed } => self.narrow(Reg::R0, bytes, signed),
+                    _ => {}
+                }
+                self.store_back(&v, Reg::R0);
+                Ok(TVal::new(v.val, target))
+            }
+            ExprKind::IncDec {
+                target,
+                increment,
+                prefix,
+            } => self.inc_dec(target, *increment, *prefix),
+            ExprKind::Index { .. } | ExprKind::SizeofType(_) | ExprKind::Offsetof { .. } => {
+                Err(Diagnostic::error(expr.span, "this expression is not supported yet")
+                    .with_label("not supported yet"))
+            }
+        }
+    }
+
+    /// Evaluates an expression that must be an integer (or bool).
+    pub fn eval_int(&mut self, expr: &Expr) -> Res<TVal> {
+        let v = self.eval(expr)?;
+        if !v.ty.is_scalar() {
+            return Err(Diagnostic::error(
+                expr.span,
+                format!("expected an integer, found {}", v.ty.describe()),
+            )
+            .with_label("not an integer"));
+        }
+        Ok(v)
+    }
+
+    /// Truncates `reg` to `bytes` and extends it back to 64 bits.
+    pub fn narrow(&mut self, reg: Reg, bytes: u8, signed: bool) {
+        if bytes >= 8 {
+            return;
+        }
+        let shift = 64 - i32::from(bytes) * 8;
+        self.e.push(Insn::alu64_imm(AluOp::Lsh, reg, shift));
+        self.e.push(Insn::alu64_imm(
+            if signed { AluOp::Arsh } else { AluOp::Rsh },
+            reg,
+            shift,
+        ));
+    }
+
+    pub fn string_literal(&mut self, bytes: &[u8]) -> TVal {
+        let cap = align8(bytes.len() as u32 + 1);
+        let place = self.alloc_mem(cap, false);
+        self.write_bytes(place, bytes, cap);
+        let mut v = TVal::new(Val::Mem(place), Ty::Str { cap });
+        v.literal = Some(bytes.to_vec());
+        v
+    }
+
+    /// Stores `bytes`, zero-padded to `cap`, at `place`.
+    pub fn write_bytes(&mut self, place: Place, bytes: &[u8], cap: u32) {
+        for i in (0..align8(cap)).step_by(8) {
+            let mut word = [0u8; 8];
+            for (j, w) in word.iter_mut().enumerate() {
+                *w = bytes.get(i as usize + j).copied().unwrap_or(0);
+            }
+            let p = place.at(i);
+            let lo = i32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+            let hi = i32::from_le_bytes([word[4], word[5], word[6], word[7]]);
+            self.e.push(Insn::store_imm(Size::W, p.reg(), p.off16(), lo));
+            self.e
+                .push(Insn::store_imm(Size::W, p.reg(), p.off16() + 4, hi));
+        }
+    }
+
+    fn variable(&mut self, name: &str, expr: &Expr) -> Res<TVal> {
+        if name == "#" {
+            return Ok(TVal::int(self.g.opts.positional.len() as i64));
+        }
+        if let Ok(n) = name.parse::<usize>() {
+            let arg = n
+                .checked_sub(1)
+                .and_then(|i| self.g.opts.positional.get(i))
+                .cloned()
+                .unwrap_or_default();
+            return Ok(match parse_int(&arg) {
+                Some(v) => TVal::int(v),
+                None if arg.is_empty() => TVal::int(0),
+                None => self.string_literal(arg.as_bytes()),
+            });
+        }
+        for scope in self.scopes.iter().rev() {
+            if let Some((ty, place)) = scope.get(name) {
+                let (ty, place) = (ty.clone(), *place);
+                return Ok(self.read_place(place, &ty));
+            }
+        }
+        let known: Vec<String> = self.scopes.iter().flat_map(|s| s.keys().cloned()).collect();
+        let mut d = Diagnostic::error(expr.span, format!("undefined variable '${name}'"))
+            .with_label("not assigned before this use");
+        if let Some(best) = ferret_syntax::diag::closest(name, known.iter().map(String::as_str)) {
+            d = d.with_help(format!("did you mean '${best}'?"));
+        }
+        Err(d)
+    }
+
+    fn unary(&mut self, op: UnaryOp, inner: &Expr, expr: &Expr) -> Res<TVal> {
+        match op {
+            UnaryOp::Neg | UnaryOp::BitNot | UnaryOp::Not => {
+                let v = self.eval_int(inner)?;
+                let ty = match op {
+                    UnaryOp::Not => Ty::Bool,
+                    UnaryOp::Neg => Ty::I64,
+                    _ => v.ty.clone(),
+                };
+                let v = self.owned(v);
+                self.to_reg(&v, Reg::R0);
+                match op {
+                    UnaryOp::Neg => self.e.push(Insn::neg64(Reg::R0)),
+                    UnaryOp::BitNot => self.e.push(Insn::alu64_imm(AluOp::Xor, Reg::R0, -1)),
+                    _ => {
+                        self.e.push(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 2));
+                        self.e.push(Insn::mov64_imm(Reg::R0, 0));
+                        self.e.push(Insn::ja(1));
+                        self.e.push(Insn::mov64_imm(Reg::R0, 1));
+                    }
+                }
+                self.store_back(&v, Reg::R0);
+                Ok(TVal::new(v.val, ty))
+            }
+            UnaryOp::Deref | UnaryOp::AddrOf => Err(Diagnostic::error(
+                expr.span,
+                "pointer dereference and address-of are not supported yet",
+            )
+            .with_label("not supported yet")),
+        }
+    }
+
+    fn binary(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr, expr: &Expr) -> Res<TVal> {
+        if matches!(op, BinOp::And | BinOp::Or) {
+            return self.logical(op, lhs, rhs);
+        }
+        let a = self.eval(lhs)?;
+        let b = self.eval(rhs)?;
+        if matches!(op, BinOp::Eq | BinOp::Ne) && !a.ty.is_scalar() {
+            return self.compare_mem(op, a, b, expr);
+        }
+        for (v, e) in [(&a, lhs), (&b, rhs)] {
+            if !v.ty.is_scalar() {
+                return Err(Diagnostic::error(
+                    e.span,
+                    format!(
+                        "operator '{}' needs integers, found {}",
+                        op.symbol(),
+                        v.ty.describe()
+                    ),
+                )
+                .with_label(v.ty.describe()));
+            }
+        }
+        let signed = a.ty.is_signed() || b.ty.is_signed();
+        let result_ty = match op {
+            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => Ty::Bool,
+            BinOp::Sub => Ty::I64,
+            _ if signed => Ty::I64,
+            _ => Ty::U64,
+        };
+        // Constant folding keeps literals cheap (`1 << 20`, `-1`).
+        if let (Val::Imm(x), Val::Imm(y)) = (&a.val, &b.val) {
+            if let Some(v) = fold(op, *x, *y) {
+                return Ok(TVal::new(Val::Imm(v), result_ty));
+            }
+        }
+        let a = self.owned(a);
+        self.to_reg(&a, Reg::R0);
+        self.to_reg(&b, Reg::R1);
+        self.release(b);
+        match op {
+            BinOp::Add => self.e.push(Insn::alu64_reg(AluOp::Add, Reg::R0, Reg::R1)),
+            BinOp::Sub => self.e.push(Insn::alu64_reg(AluOp::Sub, Reg::R0, Reg::R1)),
+            BinOp::Mul => self.e.push(Insn::alu64_reg(AluOp::Mul, Reg::R0, Reg::R1)),
+            BinOp::BitAnd => self.e.push(Insn::alu64_reg(AluOp::And, Reg::R0, Reg::R1)),
+            BinOp::BitOr => self.e.push(Insn::alu64_reg(AluOp::Or, Reg::R0, Reg::R1)),
+            BinOp::BitXor => self.e.push(Insn::alu64_reg(AluOp::Xor, Reg::R0, Reg::R1)),
+            BinOp::Shl => self.e.push(Insn::alu64_reg(AluOp::Lsh, Reg::R0, Reg::R1)),
+            BinOp::Shr => self.e.push(Insn::alu64_reg(
+                if a.ty.is_signed() { AluOp::Arsh } else { AluOp::Rsh },
+                Reg::R0,
+                Reg::R1,
+            )),
+            BinOp::Div | BinOp::Mod => self.divide(op == BinOp::Mod, signed),
+            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+                let jop = compare_op(op, signed);
+                self.e.push(Insn::jmp_reg(jop, Reg::R0, Reg::R1, 2));
+                self.e.push(Insn::mov64_imm(Reg::R0, 0));
+                self.e.push(Insn::ja(1));
+                self.e.push(Insn::mov64_imm(Reg::R0, 1));
+            }
+            BinOp::And | BinOp::Or => {}
+        }
+        self.store_back(&a, Reg::R0);
+        Ok(TVal::new(a.val, result_ty))
+    }
+
+    /// r0 = r0 / r1 (or r0 % r1). eBPF's division is unsigned, so signed
+    /// division divides magnitudes and fixes the sign as C does (quotient
+    /// rounds toward zero, remainder takes the dividend's sign).
+    fn divide(&mut self, modulo: bool, signed: bool) {
+        let op = if modulo { AluOp::Mod } else { AluOp::Div };
+        if !signed {
+            self.e.push(Insn::alu64_reg(op, Reg::R0, Reg::R1));
+            return;
+        }
+        // r2 = sign of the result: dividend's sign for %, xor of signs for /.
+        self.e.push(Insn::mov64_imm(Reg::R2, 0));
+        self.e.push(Insn::jmp_imm(JmpOp::Jsge, Reg::R0, 0, 2));
+        self.e.push(Insn::neg64(Reg::R0));
+        self.e.push(Insn::alu64_imm(AluOp::Xor, Reg::R2, 1));
+        self.e.push(Insn::jmp_imm(JmpOp::Jsge, Reg::R1, 0, 2));
+        self.e.push(Insn::neg64(Reg::R1));
+        if modulo {
+            self.e.push(Insn::ja(0));
+        } else {
+            self.e.push(Insn::alu64_imm(AluOp::Xor, Reg::R2, 1));
+        }
+        self.e.push(Insn::alu64_reg(op, Reg::R0, Reg::R1));
+        self.e.push(Insn::jmp_imm(JmpOp::Jeq, Reg::R2, 0, 1));
+        self.e.push(Insn::neg64(Reg::R0));
+    }
+
+    fn logical(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr) -> Res<TVal> {
+        let out = self.alloc_scalar();
+        let out = TVal::new(out, Ty::Bool);
+        let short = self.e.new_label();
+        let done = self.e.new_label();
+        let a = self.eval_int(lhs)?;
+        self.to_reg(&a, Reg::R0);
+        self.release(a);
+        let (jop, short_value) = if op == BinOp::And {
+            (JmpOp::Jeq, 0)
+        } else {
+            (JmpOp::Jne, 1)
+        };
+        self.e.jump_if_imm(jop, Reg::R0, 0, short);
+        let b = self.eval_int(rhs)?;
+        self.to_reg(&b, Reg::R0);
+        self.release(b);
+        self.e.push(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 1));
+        self.e.push(Insn::mov64_imm(Reg::R0, 1));
+        self.e.jump(done);
+        self.e.bind(short);
+        self.e.push(Insn::mov64_imm(Reg::R0, short_value));
+        self.e.bind(done);
+        self.store_back(&out, Reg::R0);
+        Ok(out)
+    }
+
+    /// `==`/`!=` on strings and tuples: compare their bytes 8 at a time.
+    /// Strings are zero-padded after their NUL, so equal strings have equal
+    /// bytes up to the shorter capacity, which always holds a NUL.
+    fn compare_mem(&mut self, op: BinOp, a: TVal, b: TVal, expr: &Expr) -> Res<TVal> {
+        let n = match (&a.ty, &b.ty) {
+            (Ty::Str { cap: x }, Ty::Str { cap: y }) => (*x).min(*y),
+            (x, y) if x == y => x.size(),
+            (x, y) => {
+                return Err(Diagnostic::error(
+                    expr.span,
+                    format!("cannot compare {} with {}", x.describe(), y.describe()),
+                )
+                .with_label("mismatched types"));
+            }
+        };
+        let (Val::Mem(pa), Val::Mem(pb)) = (&a.val, &b.val) else {
+            return Err(Diagnostic::error(expr.span, "cannot compare these values"));
+        };
+        let (pa, pb) = (*pa, *pb);
+        let differ = self.e.new_label();
+        let done = self.e.new_label();
+        for i in (0..align8(n)).step_by(8) {
+            let (x, y) = (pa.at(i), pb.at(i));
+            self.e.push(Insn::load(Size::DW, Reg::R0, x.reg(), x.off16()));
+            self.e.push(Insn::load(Size::DW, Reg::R1, y.reg(), y.off16()));
+            self.e.jump_if_reg(JmpOp::Jne, Reg::R0, Reg::R1, differ);
+        }
+        let (same, other) = if op == BinOp::Eq { (1, 0) } else { (0, 1) };
+        self.e.push(Insn::mov64_imm(Reg::R0, same));
+        self.e.jump(done);
+        self.e.bind(differ);
+        self.e.push(Insn::mov64_imm(Reg::R0, other));
+        self.e.bind(done);
+        self.release(a);
+        self.release(b);
+        Ok(self.from_reg(Reg::R0, Ty::Bool))
+    }
+
+    fn ternary(&mut self, cond: &Expr, then: &Expr, otherwise: &Expr) -> Res<TVal> {
+        let c = self.eval_int(cond)?;
+        self.to_reg(&c, Reg::R0);
+        self.release(c);
+        let else_l = self.e.new_label();
+        let done = self.e.new_label();
+        self.e.jump_if_imm(JmpOp::Jeq, Reg::R0, 0, else_l);
+        // Both arms write into one destination; its type is known only
+        // after both are lowered, so composites get the larger size.
+        let a = self.eval(then)?;
+        let a_ty = a.ty.clone();
+        if a_ty.is_scalar() {
+            let out = self.alloc_scalar();
+            let out = TVal::new(out, a_ty.clone());
+            self.to_reg(&a, Reg::R0);
+            self.release(a);
+            self.store_back(&out, Reg::R0);
+            self.e.jump(done);
+            self.e.bind(else_l);
+            let b = self.eval_int(otherwise)?;
+            self.to_reg(&b, Reg::R0);
+            let ty = a_ty.unify(&b.ty).unwrap_or(Ty::I64);
+            self.release(b);
+            self.store_back(&out, Reg::R0);
+            self.e.bind(done);
+            return Ok(TVal::new(out.val, ty));
+        }
+        // Composite: reserve room for the largest string we may hold.
+        let cap = match &a_ty {
+            Ty::Str { cap } => (*cap).max(self.g.opts.max_strlen),
+            other => other.size(),
+        };
+        let out_ty = match &a_ty {
+            Ty::Str { .. } => Ty::Str { cap },
+            other => other.clone(),
+        };
+        let place = self.alloc_mem(cap, false);
+        self.write_as(place, &a, &out_ty);
+        self.release(a);
+        self.e.jump(done);
+        self.e.bind(else_l);
+        let b = self.eval(otherwise)?;
+        if b.ty.unify(&out_ty).is_none() {
+            return Err(Diagnostic::error(
+                otherwise.span,
+                format!(
+                    "both branches of '?:' must have the same type, found {} and {}",
+                    a_ty.describe(),
+                    b.ty.describe()
+                ),
+            )
+            .with_label("different type"));
+        }
+        self.write_as(place, &b, &out_ty);
+        self.release(b);
+        self.e.bind(done);
+        Ok(TVal::new(Val::Mem(place), out_ty))
+    }
+
+    fn field(&mut self, base: &Expr, field: &str, span: ferret_syntax::Span) -> Res<TVal> {
+        match &base.kind {
+            ExprKind::Ident(name) if name == "args" => self.tracepoint_arg(field, span),
+            _ => {
+                let v = self.eval(base)?;
+                Err(Diagnostic::error(
+                    span,
+                    format!("cannot access field '{field}' of a {}", v.ty.describe()),
+                )
+                .with_label("no such field"))
+            }
+        }
+    }
+
+    /// `x++` and friends on variables and maps.
+    fn inc_dec(&mut self, target: &Expr, increment: bool, prefix: bool) -> Res<TVal> {
+        let old = self.eval_int(target)?;
+        let old = self.owned(old);
+        self.to_reg(&old, Reg::R0);
+        self.e.push(Insn::alu64_imm(
+            AluOp::Add,
+            Reg::R0,
+            if increment { 1 } else { -1 },
+        ));
+        let new = self.from_reg(Reg::R0, old.ty.clone());
+        self.assign_to(target, &new)?;
+        if prefix {
+            self.release(old);
+            Ok(new)
+        } else {
+            self.release(new);
+            Ok(old)
+        }
+    }
+}
+
+fn compare_op(op: BinOp, signed: bool) -> JmpOp {
+    match (op, signed) {
+        (BinOp::Eq, _) => JmpOp::Jeq,
+        (BinOp::Ne, _) => JmpOp::Jne,
+        (BinOp::Lt, true) => JmpOp::Jslt,
+        (BinOp::Lt, false) => JmpOp::Jlt,
+        (BinOp::Le, true) => JmpOp::Jsle,
+        (BinOp::Le, false) => JmpOp::Jle,
+        (BinOp::Gt, true) => JmpOp::Jsgt,
+        (BinOp::Gt, false) => JmpOp::Jgt,
+        (BinOp::Ge, true) => JmpOp::Jsge,
+        _ => JmpOp::Jge,
+    }
+}
+
+fn fold(op: BinOp, x: i64, y: i64) -> Option<i64> {
+    Some(match op {
+        BinOp::Add => x.wrapping_add(y),
+        BinOp::Sub => x.wrapping_sub(y),
+        BinOp::Mul => x.wrapping_mul(y),
+        BinOp::Div => x.checked_div(y)?,
+        BinOp::Mod => x.checked_rem(y)?,
+        BinOp::BitAnd => x & y,
+        BinOp::BitOr => x | y,
+        BinOp::BitXor => x ^ y,
+        BinOp::Shl => x.wrapping_shl(u32::try_from(y).ok()?),
+        BinOp::Shr => x.wrapping_shr(u32::try_from(y).ok()?),
+        BinOp::Eq => i64::from(x == y),
+        BinOp::Ne => i64::from(x != y),
+        BinOp::Lt => i64::from(x < y),
+        BinOp::Le => i64::from(x <= y),
+        BinOp::Gt => i64::from(x > y),
+        BinOp::Ge => i64::from(x >= y),
+        BinOp::And | BinOp::Or => return None,
+    })
+}
+
+/// `int8` .. `uint64` and their C spellings.
+pub(crate) fn int_type(name: &str) -> Option<Ty> {
+    let (signed, bits) = match name {
+        "int8" | "s8" | "i8" | "char" => (true, 8),
+        "int16" | "s16" | "i16" | "short" => (true, 16),
+        "int32" | "s32" | "i32" | "int" => (true, 32),
+        "int64" | "s64" | "i64" | "long" => (true, 64),
+        "uint8" | "u8" | "unsigned char" => (false, 8),
+        "uint16" | "u16" => (false, 16),
+        "uint32" | "u32" | "unsigned int" => (false, 32),
+        "uint64" | "u64" | "unsigned long" => (false, 64),
+        _ => return None,
+    };
+    Some(Ty::Int {
+        bytes: bits / 8,
+        signed,
+    })
+}
+
+pub(crate) fn parse_int(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Some(hex) = s.strip_prefix("0x") {
+        return u64::from_str_radix(hex, 16).ok().map(|v| v as i64);
+    }
+    s.parse::<i64>().ok()
+}

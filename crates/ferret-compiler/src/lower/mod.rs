@@ -1,0 +1,464 @@
+//! Lowering a checked program to eBPF, one kernel program per concrete
+//! probe. Types are discovered in a first run over the whole script (map
+//! types may be set in one probe and read in another) and the code is
+//! emitted in a second run once every map's type is known.
+
+mod calls;
+mod expr;
+mod maps;
+mod stmt;
+mod value;
+
+use std::collections::HashMap;
+
+use ferret_bpf::elf::{MapDef, ObjectDef, ProgramDef, write_object};
+use ferret_bpf::{Insn, JmpOp, Reg, Size};
+use ferret_syntax::ast::{self, Program};
+use ferret_syntax::{Diagnostic, Span};
+
+use crate::emit::{Emitter, Label};
+use crate::probes::{ProbeResolver, ResolvedProbe};
+use crate::program::{Attach, CompiledProgram, MapInfo, MapKind, PrintfInfo, ProgramInfo};
+use crate::target::Target;
+use crate::types::Ty;
+
+pub(crate) use value::{Place, TVal, Val};
+
+/// Settings that change code generation (bpftrace's config variables).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Capacity of strings read with `str()`, NUL included.
+    pub max_strlen: u32,
+    /// `max_entries` of every user map.
+    pub max_map_keys: u32,
+    /// Ring buffer size in pages (a power of two).
+    pub ringbuf_pages: u32,
+    /// Words after the program, the values of `$1`, `$2`, ...
+    pub positional: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            max_strlen: 1024,
+            max_map_keys: 4096,
+            ringbuf_pages: 64,
+            positional: Vec::new(),
+        }
+    }
+}
+
+const BPF_MAP_TYPE_HASH: u32 = 1;
+const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
+const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
+const BPF_MAP_TYPE_STACK_TRACE: u32 = 7;
+const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+
+/// Kernel-side maps every program may use, besides the user's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum SysMap {
+    Events,
+    Lost,
+    /// Per-CPU memory for values too big for the 512-byte stack; one for
+    /// programs that can interrupt others (perf events), one for the rest.
+    Scratch { interrupt: bool },
+    Stacks,
+    User(usize),
+}
+
+/// A user map as discovered so far.
+#[derive(Debug, Clone)]
+pub(crate) struct MapState {
+    pub name: String,
+    pub key: Option<Option<Ty>>,
+    pub kind: Option<MapKind>,
+    pub span: Span,
+    pub assigned: bool,
+}
+
+/// State shared by every program of a script.
+pub(crate) struct Globals<'o> {
+    pub opts: &'o Options,
+    pub ncpus: u64,
+    pub start_ns: u64,
+    /// True during the first run, when map types may still change.
+    pub discovering: bool,
+    pub maps: Vec<MapState>,
+    pub map_ids: HashMap<String, usize>,
+    pub printfs: Vec<PrintfInfo>,
+    pub print_values: Vec<Ty>,
+    pub obj_maps: Vec<MapDef>,
+    pub obj_map_ids: HashMap<SysMap, usize>,
+    pub scratch_size: [u32; 2],
+}
+
+impl Globals<'_> {
+    pub fn obj_map(&mut self, which: SysMap) -> usize {
+        if let Some(&i) = self.obj_map_ids.get(&which) {
+            return i;
+        }
+        let opts = self.opts;
+        let def = match which {
+            SysMap::Events => MapDef {
+                name: "ferret_events".into(),
+                map_type: BPF_MAP_TYPE_RINGBUF,
+                key_size: 0,
+                value_size: 0,
+                max_entries: opts.ringbuf_pages * 4096,
+                map_flags: 0,
+            },
+            SysMap::Lost => percpu_array("ferret_lost", 8),
+            SysMap::Scratch { interrupt } => percpu_array(
+                if interrupt {
+                    "ferret_scratch_irq"
+                } else {
+                    "ferret_scratch"
+                },
+                8,
+            ),
+            SysMap::Stacks => MapDef {
+                name: "ferret_stacks".into(),
+                map_type: BPF_MAP_TYPE_STACK_TRACE,
+                key_size: 4,
+                value_size: 8 * crate::program::MAX_STACK_DEPTH,
+                max_entries: opts.max_map_keys,
+                map_flags: 0,
+            },
+            SysMap::User(id) => {
+                let m = &self.maps[id];
+                let kind = m.kind.clone().unwrap_or(MapKind::Count);
+                let key_size = user_key_size(m.key.as_ref().and_then(Option::as_ref), &kind);
+                MapDef {
+                    name: map_symbol(id),
+                    map_type: if kind.is_percpu() {
+                        BPF_MAP_TYPE_PERCPU_HASH
+                    } else {
+                        BPF_MAP_TYPE_HASH
+                    },
+                    key_size,
+                    value_size: kind.value_size(),
+                    max_entries: opts.max_map_keys,
+                    map_flags: 0,
+                }
+            }
+        };
+        self.obj_maps.push(def);
+        let i = self.obj_maps.len() - 1;
+        self.obj_map_ids.insert(which, i);
+        i
+    }
+}
+
+fn percpu_array(name: &str, value_size: u32) -> MapDef {
+    MapDef {
+        name: name.into(),
+        map_type: BPF_MAP_TYPE_PERCPU_ARRAY,
+        key_size: 4,
+        value_size,
+        max_entries: 1,
+        map_flags: 0,
+    }
+}
+
+fn map_symbol(id: usize) -> String {
+    format!("ferret_map_{id}")
+}
+
+/// Kernel key size: the user key (or a u64 zero for scalar maps) plus a
+/// histogram's bucket index.
+pub(crate) fn user_key_size(key: Option<&Ty>, kind: &MapKind) -> u32 {
+    let base = key.map_or(8, |k| crate::types::align8(k.size()));
+    base + if kind.is_histogram() { 8 } else { 0 }
+}
+
+/// Compiles a parsed program for `target`.
+pub fn compile(
+    program: &Program,
+    target: &dyn Target,
+    opts: &Options,
+) -> Result<CompiledProgram, Vec<Diagnostic>> {
+    if program.probes.is_empty() {
+        return Err(vec![Diagnostic::error(Span::default(), "the program has no probes")]);
+    }
+    let mut resolver = ProbeResolver::new(target);
+    let mut diags = Vec::new();
+    let mut probes: Vec<(&ast::Probe, Vec<ResolvedProbe>)> = Vec::new();
+    for probe in &program.probes {
+        let mut resolved = Vec::new();
+        for ap in &probe.attach_points {
+            match resolver.resolve(ap) {
+                Ok(r) => resolved.extend(r),
+                Err(d) => diags.push(d),
+            }
+        }
+        probes.push((probe, resolved));
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+
+    let mut g = Globals {
+        opts,
+        ncpus: target.ncpus(),
+        start_ns: target.start_ns(),
+        discovering: true,
+        maps: Vec::new(),
+        map_ids: HashMap::new(),
+        printfs: Vec::new(),
+        print_values: Vec::new(),
+        obj_maps: Vec::new(),
+        obj_map_ids: HashMap::new(),
+        scratch_size: [0, 0],
+    };
+    // Maps read before their assignment in source order have no type on the
+    // first run; errors count only on the second, when every type is known.
+    for run in 0..2 {
+        for (probe, resolved) in &probes {
+            for rp in resolved.iter().take(1) {
+                let mut l = Lowerer::new(&mut g, rp);
+                l.lower_probe(probe);
+                if run == 1 {
+                    diags.append(&mut l.diags);
+                }
+            }
+        }
+    }
+    if !diags.is_empty() {
+        dedup(&mut diags);
+        return Err(diags);
+    }
+    for m in &g.maps {
+        if !m.assigned {
+            diags.push(
+                Diagnostic::error(m.span, format!("map {} is read but never assigned", m.name))
+                    .with_label("never assigned a value"),
+            );
+        }
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+
+    g.discovering = false;
+    g.printfs.clear();
+    g.print_values.clear();
+    let events = g.obj_map(SysMap::Events);
+    let lost = g.obj_map(SysMap::Lost);
+    for id in 0..g.maps.len() {
+        g.obj_map(SysMap::User(id));
+    }
+    let mut programs = Vec::new();
+    let mut defs = Vec::new();
+    let mut attach_count = 0;
+    for (probe, resolved) in &probes {
+        for rp in resolved {
+            attach_count += 1;
+            let mut l = Lowerer::new(&mut g, rp);
+            l.lower_probe(probe);
+            if !l.diags.is_empty() {
+                diags.append(&mut l.diags);
+                continue;
+            }
+            let name = format!("p{}", programs.len());
+            let (insns, relocs) = match l.finish() {
+                Ok(r) => r,
+                Err(d) => {
+                    diags.push(d.with_label("in this probe").clone());
+                    continue;
+                }
+            };
+            let section = match &rp.attach {
+                Attach::Begin | Attach::End => format!("raw_tp/{name}"),
+                Attach::Tracepoint { category, event } => format!("tracepoint/{category}/{event}"),
+                Attach::Interval { .. } | Attach::Profile { .. } => format!("perf_event/{name}"),
+            };
+            programs.push(ProgramInfo {
+                name: name.clone(),
+                probe: rp.name.clone(),
+                attach: rp.attach.clone(),
+                insns: insns.clone(),
+                map_loads: relocs
+                    .iter()
+                    .map(|&(i, m)| (i, g.obj_maps[m].name.clone()))
+                    .collect(),
+            });
+            defs.push(ProgramDef {
+                section,
+                name,
+                insns,
+                map_relocations: relocs,
+            });
+        }
+    }
+    if !diags.is_empty() {
+        dedup(&mut diags);
+        return Err(diags);
+    }
+    for (which, size) in [(false, g.scratch_size[0]), (true, g.scratch_size[1])] {
+        if let Some(&i) = g.obj_map_ids.get(&SysMap::Scratch { interrupt: which }) {
+            g.obj_maps[i].value_size = size.max(8);
+        }
+    }
+    let maps: Vec<MapInfo> = g
+        .maps
+        .iter()
+        .enumerate()
+        .map(|(id, m)| {
+            let kind = m.kind.clone().unwrap_or(MapKind::Count);
+            let key = m.key.clone().flatten();
+            MapInfo {
+                name: m.name.clone(),
+                symbol: map_symbol(id),
+                key_size: user_key_size(key.as_ref(), &kind),
+                key,
+                kind,
+            }
+        })
+        .collect();
+    let stack_map = g
+        .obj_map_ids
+        .get(&SysMap::Stacks)
+        .map(|&i| g.obj_maps[i].name.clone());
+    let object = ObjectDef {
+        license: "GPL".into(),
+        maps: g.obj_maps.clone(),
+        programs: defs,
+    };
+    let elf = write_object(&object).map_err(|e| {
+        vec![Diagnostic::error(Span::default(), format!("cannot write the eBPF object: {e}"))]
+    })?;
+    Ok(CompiledProgram {
+        elf,
+        programs,
+        maps,
+        printfs: g.printfs,
+        print_values: g.print_values,
+        events_map: g.obj_maps[events].name.clone(),
+        lost_map: g.obj_maps[lost].name.clone(),
+        stack_map,
+        attach_count,
+    })
+}
+
+fn dedup(diags: &mut Vec<Diagnostic>) {
+    let mut seen = Vec::new();
+    diags.retain(|d| {
+        let key = (d.span, d.message.clone());
+        if seen.contains(&key) {
+            false
+        } else {
+            seen.push(key);
+            true
+        }
+    });
+}
+
+/// Byte offset of the saved context pointer below the frame pointer.
+const CTX_SLOT: i16 = -8;
+/// Registers that survive helper calls and hold temporaries; r9 holds the
+/// scratch base when a program uses scratch memory.
+const TEMP_REGS: [Reg; 3] = [Reg::R8, Reg::R7, Reg::R6];
+/// Stack bytes kept for temporaries before values move to scratch memory.
+const STACK_LIMIT: i32 = 512;
+
+/// Lowers one concrete probe into one kernel program.
+pub(crate) struct Lowerer<'g, 'o> {
+    pub g: &'g mut Globals<'o>,
+    pub e: Emitter,
+    pub probe: &'g ResolvedProbe,
+    pub scopes: Vec<HashMap<String, (Ty, Place)>>,
+    /// Bytes of stack in use below the frame pointer.
+    pub stack_used: i32,
+    pub scratch_used: u32,
+    pub free_regs: Vec<Reg>,
+    pub exit_label: Label,
+    pub loops: Vec<(Label, Label)>,
+    pub diags: Vec<Diagnostic>,
+}
+
+impl<'g, 'o> Lowerer<'g, 'o> {
+    fn new(g: &'g mut Globals<'o>, probe: &'g ResolvedProbe) -> Self {
+        let mut e = Emitter::default();
+        let exit_label = e.new_label();
+        Self {
+            g,
+            e,
+            probe,
+            scopes: vec![HashMap::new()],
+            stack_used: 8,
+            scratch_used: 0,
+            free_regs: TEMP_REGS.to_vec(),
+            exit_label,
+            loops: Vec::new(),
+            diags: Vec::new(),
+        }
+    }
+
+    fn lower_probe(&mut self, probe: &ast::Probe) {
+        if let Some(pred) = &probe.predicate {
+            match self.eval(pred) {
+                Ok(v) => {
+                    self.to_reg(&v, Reg::R0);
+                    self.release(v);
+                    let exit = self.exit_label;
+                    self.e.jump_if_imm(JmpOp::Jeq, Reg::R0, 0, exit);
+                }
+                Err(d) => self.diags.push(d),
+            }
+        }
+        self.lower_block(&probe.body);
+    }
+
+    /// Prologue (save ctx, find scratch memory) + body + epilogue.
+    fn finish(self) -> Result<(Vec<Insn>, Vec<(usize, usize)>), Diagnostic> {
+        let Lowerer {
+            g,
+            mut e,
+            exit_label,
+            scratch_used,
+            stack_used,
+            probe,
+            ..
+        } = self;
+        e.bind(exit_label);
+        e.push(Insn::mov64_imm(Reg::R0, 0));
+        e.push(Insn::exit());
+        let too_far = || {
+            Diagnostic::error(
+                Span::default(),
+                format!("probe {} is too large for one eBPF program", probe.name),
+            )
+        };
+        let (body, body_relocs) = e.finish().map_err(|_| too_far())?;
+        if stack_used > STACK_LIMIT {
+            return Err(too_far());
+        }
+        let mut pro = Emitter::default();
+        pro.push(Insn::store(Size::DW, Reg::FP, CTX_SLOT, Reg::R1));
+        if scratch_used > 0 {
+            let interrupt = matches!(
+                probe.attach,
+                Attach::Interval { .. } | Attach::Profile { .. }
+            );
+            let idx = g.obj_map(SysMap::Scratch { interrupt });
+            let slot = &mut g.scratch_size[usize::from(interrupt)];
+            *slot = (*slot).max(scratch_used);
+            // The zero key lives just below the context slot.
+            pro.push(Insn::store_imm(Size::W, Reg::FP, -16, 0));
+            pro.load_map(Reg::R1, idx);
+            pro.push(Insn::mov64_reg(Reg::R2, Reg::FP));
+            pro.push(Insn::alu64_imm(ferret_bpf::AluOp::Add, Reg::R2, -16));
+            pro.push(Insn::call(ferret_bpf::insn::helper::MAP_LOOKUP_ELEM));
+            pro.push(Insn::mov64_reg(Reg::R9, Reg::R0));
+            // Jump to the epilogue, the last two instructions of the body.
+            let skip = i16::try_from(body.len() - 2).map_err(|_| too_far())?;
+            pro.push(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, skip));
+        }
+        let (mut insns, mut relocs) = pro.finish().map_err(|_| too_far())?;
+        let shift = insns.len();
+        insns.extend(body);
+        relocs.extend(body_relocs.into_iter().map(|(i, m)| (i + shift, m)));
+        Ok((insns, relocs))
+    }
+}
+

@@ -1,0 +1,255 @@
+//! Statements: assignments, variables and their scopes, control flow.
+
+use std::collections::HashMap;
+
+use ferret_bpf::{JmpOp, Reg};
+use ferret_syntax::Diagnostic;
+use ferret_syntax::ast::{Block, Expr, ExprKind, Stmt, StmtKind};
+
+use super::expr::Res;
+use super::{Lowerer, TVal};
+use crate::types::Ty;
+
+/// `unroll(N)` bounds, as bpftrace enforces them.
+const MAX_UNROLL: i64 = 100;
+
+impl Lowerer<'_, '_> {
+    pub fn lower_block(&mut self, block: &Block) {
+        self.scopes.push(HashMap::new());
+        for stmt in &block.stmts {
+            if let Err(d) = self.lower_stmt(stmt) {
+                self.diags.push(d);
+            }
+        }
+        self.scopes.pop();
+    }
+
+    fn lower_stmt(&mut self, stmt: &Stmt) -> Res<()> {
+        match &stmt.kind {
+            StmtKind::Expr(e) => {
+                let v = self.eval(e)?;
+                self.release(v);
+            }
+            StmtKind::Assign { target, op, value } => {
+                if op.is_none() {
+                    if let ExprKind::Map { name, keys } = &target.kind {
+                        if let ExprKind::Call { name: f, args, .. } = &value.kind {
+                            if super::maps::is_aggregation(f) {
+                                return self.aggregate(name, keys, f, args, target, value);
+                            }
+                        }
+                    }
+                }
+                let v = match op {
+                    None => self.eval(value)?,
+                    Some(op) => {
+                        let combined = Expr {
+                            kind: ExprKind::Binary {
+                                op: *op,
+                                lhs: Box::new(target.clone()),
+                                rhs: Box::new(value.clone()),
+                            },
+                            span: stmt.span,
+                        };
+                        self.eval(&combined)?
+                    }
+                };
+                if v.ty == Ty::None {
+                    return Err(Diagnostic::error(value.span, "this expression has no value")
+                        .with_label("cannot be assigned"));
+                }
+                self.assign_to(target, &v)?;
+                self.release(v);
+            }
+            StmtKind::Let {
+                name,
+                name_span,
+                ty,
+                value,
+            } => {
+                let declared = match ty {
+                    Some(t) => match super::expr::int_type(&t.name) {
+                        Some(ty) if t.pointer_depth == 0 && t.array_len.is_none() => Some(ty),
+                        _ if t.name == "string" => Some(Ty::Str {
+                            cap: self.g.opts.max_strlen,
+                        }),
+                        _ => {
+                            return Err(Diagnostic::error(
+                                t.span,
+                                format!("unsupported variable type '{}'", t.name),
+                            )
+                            .with_label("not supported"));
+                        }
+                    },
+                    None => None,
+                };
+                let v = match value {
+                    Some(e) => Some(self.eval(e)?),
+                    None => None,
+                };
+                let ty = match (&declared, &v) {
+                    (Some(t), _) => t.clone(),
+                    (None, Some(v)) => v.ty.clone(),
+                    (None, None) => {
+                        return Err(Diagnostic::error(
+                            *name_span,
+                            format!("variable '${name}' needs a type or a value"),
+                        )
+                        .with_label("type unknown")
+                        .with_help(format!("write 'let ${name}: uint64;' or 'let ${name} = 0;'")));
+                    }
+                };
+                let place = self.alloc_mem(ty.size(), v.is_none());
+                if let Some(v) = v {
+                    self.check_fits(&v.ty, &ty, stmt)?;
+                    self.write_as(place, &v, &ty);
+                    self.release(v);
+                }
+                if let Some(scope) = self.scopes.last_mut() {
+                    scope.insert(name.clone(), (ty, place));
+                }
+            }
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let c = self.eval_int(cond)?;
+                self.to_reg(&c, Reg::R0);
+                self.release(c);
+                let else_l = self.e.new_label();
+                let done = self.e.new_label();
+                self.e.jump_if_imm(JmpOp::Jeq, Reg::R0, 0, else_l);
+                self.lower_block(then);
+                if let Some(other) = otherwise {
+                    self.e.jump(done);
+                    self.e.bind(else_l);
+                    self.lower_block(other);
+                } else {
+                    self.e.bind(else_l);
+                }
+                self.e.bind(done);
+            }
+            StmtKind::Return => {
+                let exit = self.exit_label;
+                self.e.jump(exit);
+            }
+            StmtKind::Unroll { count, body } => {
+                let n = match count.kind {
+                    ExprKind::Int(n) => n as i64,
+                    _ => -1,
+                };
+                if !(1..=MAX_UNROLL).contains(&n) {
+                    return Err(Diagnostic::error(
+                        count.span,
+                        format!("unroll needs a literal count between 1 and {MAX_UNROLL}"),
+                    )
+                    .with_label("invalid count"));
+                }
+                for _ in 0..n {
+                    self.lower_block(body);
+                }
+            }
+            StmtKind::While { cond, body } => {
+                let top = self.e.new_label();
+                let done = self.e.new_label();
+                self.e.bind(top);
+                let c = self.eval_int(cond)?;
+                self.to_reg(&c, Reg::R0);
+                self.release(c);
+                self.e.jump_if_imm(JmpOp::Jeq, Reg::R0, 0, done);
+                self.loops.push((top, done));
+                self.lower_block(body);
+                self.loops.pop();
+                self.e.jump(top);
+                self.e.bind(done);
+            }
+            StmtKind::Break | StmtKind::Continue => {
+                let Some(&(top, done)) = self.loops.last() else {
+                    return Err(Diagnostic::error(stmt.span, "break or continue outside of a loop")
+                        .with_label("not in a loop"));
+                };
+                let to = if matches!(stmt.kind, StmtKind::Break) {
+                    done
+                } else {
+                    top
+                };
+                self.e.jump(to);
+            }
+            StmtKind::ForMap { .. } | StmtKind::ForRange { .. } => {
+                return Err(Diagnostic::error(stmt.span, "for loops are not supported yet")
+                    .with_label("not supported yet")
+                    .with_help("use while or unroll"));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_fits(&self, have: &Ty, want: &Ty, stmt: &Stmt) -> Res<()> {
+        if have.unify(want).is_some() || (have.is_scalar() && want.is_scalar()) {
+            Ok(())
+        } else {
+            Err(Diagnostic::error(
+                stmt.span,
+                format!("type mismatch: cannot store {} in {}", have.describe(), want.describe()),
+            )
+            .with_label("mismatched types"))
+        }
+    }
+
+    /// Stores `v` into a variable or map.
+    pub fn assign_to(&mut self, target: &Expr, v: &TVal) -> Res<()> {
+        match &target.kind {
+            ExprKind::Var(name) => {
+                if name.parse::<u32>().is_ok() || name == "#" {
+                    return Err(Diagnostic::error(
+                        target.span,
+                        "positional parameters cannot be assigned",
+                    )
+                    .with_label("read-only"));
+                }
+                let found = self
+                    .scopes
+                    .iter()
+                    .rev()
+                    .find_map(|s| s.get(name.as_str()).cloned());
+                let (ty, place) = match found {
+                    Some((ty, place)) => {
+                        let unified = ty.unify(&v.ty);
+                        if unified.is_none() && !(ty.is_scalar() && v.ty.is_scalar()) {
+                            return Err(Diagnostic::error(
+                                target.span,
+                                format!(
+                                    "type mismatch for ${name}: it holds {}, not {}",
+                                    ty.describe(),
+                                    v.ty.describe()
+                                ),
+                            )
+                            .with_label("mismatched types"));
+                        }
+                        (ty, place)
+                    }
+                    None => {
+                        // Strings get room for the longest string they may hold.
+                        let ty = match &v.ty {
+                            Ty::Str { cap } => Ty::Str {
+                                cap: (*cap).max(self.g.opts.max_strlen.min(64)),
+                            },
+                            other => other.clone(),
+                        };
+                        let place = self.alloc_mem(ty.size(), false);
+                        if let Some(scope) = self.scopes.last_mut() {
+                            scope.insert(name.clone(), (ty.clone(), place));
+                        }
+                        (ty, place)
+                    }
+                };
+                self.write_as(place, v, &ty);
+                Ok(())
+            }
+            ExprKind::Map { name, keys } => self.map_write(name, keys, v, target),
+            _ => Err(Diagnostic::error(target.span, "cannot assign to this expression")
+                .with_label("not a variable or map")),
+        }
+    }
+}

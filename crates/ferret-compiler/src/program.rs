@@ -1,0 +1,156 @@
+//! What compilation produces: the object to load, and the description the
+//! runtime needs to attach its programs and decode what they emit.
+
+use crate::types::Ty;
+
+/// A compiled script.
+#[derive(Debug, Clone)]
+pub struct CompiledProgram {
+    /// A relocatable eBPF ELF object.
+    pub elf: Vec<u8>,
+    /// One entry per kernel program, in the order probes appear.
+    pub programs: Vec<ProgramInfo>,
+    /// The user's maps (`@name`), indexed by `MapId`.
+    pub maps: Vec<MapInfo>,
+    /// `printf` formats, indexed by the id in a printf event.
+    pub printfs: Vec<PrintfInfo>,
+    /// Values sent by `print(expr)`, indexed by the id in the event.
+    pub print_values: Vec<Ty>,
+    /// Name of the ring buffer map carrying events to user space.
+    pub events_map: String,
+    /// Name of the per-CPU array counting events the ring buffer had no
+    /// room for.
+    pub lost_map: String,
+    /// Name of the stack trace map, when any program takes stacks.
+    pub stack_map: Option<String>,
+    /// Number of user-visible attach points (`Attached N probes`).
+    pub attach_count: usize,
+}
+
+/// One kernel program and where it attaches.
+#[derive(Debug, Clone)]
+pub struct ProgramInfo {
+    /// Symbol name in the object (what the loader looks it up by).
+    pub name: String,
+    /// The probe as the user knows it (`tracepoint:syscalls:sys_enter_openat`).
+    pub probe: String,
+    pub attach: Attach,
+    /// Instructions, for `--dump`.
+    pub insns: Vec<ferret_bpf::Insn>,
+    /// Map relocations: (instruction index, map symbol name), for `--dump`.
+    pub map_loads: Vec<(usize, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attach {
+    /// Run once at start, in order.
+    Begin,
+    /// Run once at exit, in order.
+    End,
+    Tracepoint { category: String, event: String },
+    /// Fires every `period_ns` on one CPU.
+    Interval { period_ns: u64 },
+    /// Fires on every CPU at `frequency_hz`, or every `period_ns`.
+    Profile {
+        frequency_hz: Option<u64>,
+        period_ns: Option<u64>,
+    },
+}
+
+/// The aggregation (or plain value) a map holds, which decides its kernel
+/// layout and how it prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapKind {
+    /// `@m = expr`: a plain value of the given type.
+    Plain(Ty),
+    Count,
+    Sum { signed: bool },
+    Min,
+    Max,
+    Avg,
+    Stats,
+    /// `hist(n, k)`: the key has an extra trailing u64 bucket index.
+    Hist { k: u8 },
+    /// `lhist(n, min, max, step)`: likewise.
+    Lhist { min: i64, max: i64, step: i64 },
+}
+
+impl MapKind {
+    /// Per-CPU maps are summed (or min/maxed) across CPUs when read.
+    pub fn is_percpu(&self) -> bool {
+        !matches!(self, MapKind::Plain(_))
+    }
+
+    /// Bytes of one (per-CPU) value.
+    pub fn value_size(&self) -> u32 {
+        match self {
+            MapKind::Plain(ty) => crate::types::align8(ty.size()).max(8),
+            MapKind::Count | MapKind::Sum { .. } | MapKind::Hist { .. } | MapKind::Lhist { .. } => 8,
+            // (value, is_set) and (total, count)
+            MapKind::Min | MapKind::Max | MapKind::Avg | MapKind::Stats => 16,
+        }
+    }
+
+    /// Histograms append a u64 bucket index to the user's key.
+    pub fn is_histogram(&self) -> bool {
+        matches!(self, MapKind::Hist { .. } | MapKind::Lhist { .. })
+    }
+}
+
+/// A user map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapInfo {
+    /// `@name` as written, with the sigil.
+    pub name: String,
+    /// Symbol name in the object.
+    pub symbol: String,
+    /// Key type: `None` for a scalar map (the kernel key is a u64 zero), a
+    /// tuple for multi-key maps.
+    pub key: Option<Ty>,
+    pub kind: MapKind,
+    /// Bytes of the kernel key (user key plus a histogram's bucket index).
+    pub key_size: u32,
+}
+
+/// One `printf` call site: its format and the layout of its arguments in
+/// the event after the 8-byte header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrintfInfo {
+    pub format: Vec<u8>,
+    /// (offset from the start of the event, type) per argument.
+    pub args: Vec<(u32, Ty)>,
+}
+
+/// The first 8 bytes of every ring buffer event: kind in the low 32 bits,
+/// an id (printf, map, value) in the high 32 bits. Arguments follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum EventKind {
+    Printf = 1,
+    /// Payload: the i64 exit code.
+    Exit = 2,
+    PrintMap = 3,
+    ClearMap = 4,
+    ZeroMap = 5,
+    /// Payload: the value (`print(expr)`).
+    PrintValue = 6,
+}
+
+impl EventKind {
+    pub fn from_u32(v: u32) -> Option<Self> {
+        Some(match v {
+            1 => Self::Printf,
+            2 => Self::Exit,
+            3 => Self::PrintMap,
+            4 => Self::ClearMap,
+            5 => Self::ZeroMap,
+            6 => Self::PrintValue,
+            _ => return None,
+        })
+    }
+}
+
+/// Size of the event header.
+pub const EVENT_HEADER: u32 = 8;
+/// Frames kept per kernel stack in the stack map.
+pub const MAX_STACK_DEPTH: u32 = 127;

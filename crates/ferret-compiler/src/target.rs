@@ -1,0 +1,224 @@
+//! What the compiler needs to know about the kernel it compiles for, handed
+//! in by the caller so compilation stays pure: the tracepoints that exist and
+//! their record layouts, the number of CPUs, the clock at start.
+
+use std::collections::HashMap;
+
+/// The kernel a program is compiled for.
+pub trait Target {
+    /// Every tracepoint as `(category, event)`.
+    fn tracepoints(&self) -> Vec<(String, String)>;
+    /// The text of `events/CATEGORY/EVENT/format`, if that tracepoint exists.
+    fn tracepoint_format(&self, category: &str, event: &str) -> Option<String>;
+    /// Online CPUs, the value of `ncpus`.
+    fn ncpus(&self) -> u64;
+    /// `CLOCK_MONOTONIC` at program start in ns, the origin of `elapsed`.
+    fn start_ns(&self) -> u64;
+}
+
+/// A target with a fixed set of tracepoints, for tests and `--dry-run`
+/// style compilation without a kernel.
+#[derive(Debug, Default, Clone)]
+pub struct FixedTarget {
+    pub formats: HashMap<(String, String), String>,
+    pub ncpus: u64,
+}
+
+impl FixedTarget {
+    pub fn with_format(mut self, category: &str, event: &str, format: &str) -> Self {
+        self.formats
+            .insert((category.to_string(), event.to_string()), format.to_string());
+        self
+    }
+}
+
+impl Target for FixedTarget {
+    fn tracepoints(&self) -> Vec<(String, String)> {
+        let mut all: Vec<_> = self.formats.keys().cloned().collect();
+        all.sort();
+        all
+    }
+
+    fn tracepoint_format(&self, category: &str, event: &str) -> Option<String> {
+        self.formats
+            .get(&(category.to_string(), event.to_string()))
+            .cloned()
+    }
+
+    fn ncpus(&self) -> u64 {
+        self.ncpus.max(1)
+    }
+
+    fn start_ns(&self) -> u64 {
+        0
+    }
+}
+
+/// One field of a tracepoint record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TracepointField {
+    pub name: String,
+    /// The C type as written in the format file (`const char *`).
+    pub c_type: String,
+    pub offset: u32,
+    pub size: u32,
+    pub signed: bool,
+    pub kind: FieldKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// An integer of `size` bytes.
+    Integer,
+    /// A pointer (8 bytes on the 64-bit targets we support).
+    Pointer,
+    /// `char name[N]`
+    CharArray { len: u32 },
+    /// Another fixed array, `int x[N]`, of elements of `elem_size` bytes.
+    Array { elem_size: u32, len: u32 },
+    /// `__data_loc char[] name`: a u32 whose low half is the offset of the
+    /// string in the record and high half its length.
+    DataLocString,
+    /// `__data_loc` of anything else (bytes).
+    DataLocArray,
+}
+
+/// A parsed tracepoint `format` file: the fields after the common ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TracepointFormat {
+    pub fields: Vec<TracepointField>,
+}
+
+impl TracepointFormat {
+    /// Parses the text of a tracefs `format` file. Lines look like
+    /// `\tfield:const char * filename;\toffset:24;\tsize:8;\tsigned:0;`.
+    pub fn parse(text: &str) -> TracepointFormat {
+        let mut fields = Vec::new();
+        for line in text.lines() {
+            let line = line.trim();
+            let Some(rest) = line.strip_prefix("field:") else {
+                continue;
+            };
+            let mut decl = "";
+            let mut offset = None;
+            let mut size = None;
+            let mut signed = false;
+            for part in rest.split(';') {
+                let part = part.trim();
+                if let Some(v) = part.strip_prefix("offset:") {
+                    offset = v.trim().parse().ok();
+                } else if let Some(v) = part.strip_prefix("size:") {
+                    size = v.trim().parse().ok();
+                } else if let Some(v) = part.strip_prefix("signed:") {
+                    signed = v.trim() == "1";
+                } else if decl.is_empty() && !part.is_empty() {
+                    decl = part;
+                }
+            }
+            let (Some(offset), Some(size)) = (offset, size) else {
+                continue;
+            };
+            if let Some(field) = parse_decl(decl, offset, size, signed) {
+                if !field.name.starts_with("common_") {
+                    fields.push(field);
+                }
+            }
+        }
+        TracepointFormat { fields }
+    }
+
+    pub fn field(&self, name: &str) -> Option<&TracepointField> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+}
+
+fn parse_decl(decl: &str, offset: u32, size: u32, signed: bool) -> Option<TracepointField> {
+    let data_loc = decl.starts_with("__data_loc");
+    let decl = decl.trim_start_matches("__data_loc").trim();
+    // The name is the last identifier, possibly followed by `[N]` or `[]`.
+    let (head, array) = match decl.find('[') {
+        Some(i) => (&decl[..i], Some(decl[i + 1..].trim_end_matches(']').trim())),
+        None => (decl, None),
+    };
+    let head = head.trim();
+    let split = head.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
+    let name = head[split + 1..].to_string();
+    let c_type = head[..=split].trim().to_string();
+    if name.is_empty() {
+        return None;
+    }
+    let is_char = c_type.ends_with("char") && !c_type.contains('*');
+    let kind = if data_loc {
+        if is_char || c_type.contains("char") {
+            FieldKind::DataLocString
+        } else {
+            FieldKind::DataLocArray
+        }
+    } else if let Some(len) = array {
+        let len: u32 = len.parse().ok()?;
+        if is_char {
+            FieldKind::CharArray { len }
+        } else {
+            FieldKind::Array {
+                elem_size: if len == 0 { size } else { size / len.max(1) },
+                len,
+            }
+        }
+    } else if c_type.contains('*') {
+        FieldKind::Pointer
+    } else {
+        FieldKind::Integer
+    };
+    Some(TracepointField {
+        name,
+        c_type,
+        offset,
+        size,
+        signed,
+        kind,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPENAT: &str = "name: sys_enter_openat
+ID: 633
+format:
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
+\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+
+\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;
+\tfield:int dfd;\toffset:16;\tsize:8;\tsigned:0;
+\tfield:const char * filename;\toffset:24;\tsize:8;\tsigned:0;
+\tfield:int flags;\toffset:32;\tsize:8;\tsigned:0;
+\tfield:umode_t mode;\toffset:40;\tsize:8;\tsigned:0;
+\tfield:char comm[16];\toffset:48;\tsize:16;\tsigned:0;
+\tfield:__data_loc char[] name;\toffset:64;\tsize:4;\tsigned:0;
+
+print fmt: \"dfd: 0x%08lx\"
+";
+
+    #[test]
+    fn parses_fields_of_each_kind() {
+        let f = TracepointFormat::parse(OPENAT);
+        let names: Vec<_> = f.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["__syscall_nr", "dfd", "filename", "flags", "mode", "comm", "name"]
+        );
+        assert_eq!(f.field("filename").map(|f| f.kind), Some(FieldKind::Pointer));
+        assert_eq!(
+            f.field("comm").map(|f| f.kind),
+            Some(FieldKind::CharArray { len: 16 })
+        );
+        assert_eq!(
+            f.field("name").map(|f| f.kind),
+            Some(FieldKind::DataLocString)
+        );
+        assert_eq!(f.field("__syscall_nr").map(|f| f.signed), Some(true));
+    }
+}
