@@ -29,6 +29,11 @@ const KEYWORDS: &[&str] = &[
     "sizeof", "offsetof",
 ];
 
+/// Top-level constructs of bpftrace that are not probes.
+const TOP_LEVEL_WORDS: &[&str] = &[
+    "config", "import", "macro", "struct", "union", "enum", "let",
+];
+
 /// Words that can only start a type, so `(` followed by one is a cast.
 const TYPE_WORDS: &[&str] = &[
     "bool", "string", "buffer", "void", "int8", "int16", "int32", "int64", "uint8", "uint16",
@@ -181,7 +186,8 @@ impl<'a> Parser<'a> {
             format!("expected {what} but found {}", self.describe(found)),
         )
         .with_label(format!("expected {what}"));
-        if found.kind == T::Assign {
+        // A lone `=` where a condition should end is a comparison typo.
+        if found.kind == T::Assign && matches!(what, "')'" | "'/'") {
             d = d.with_help("did you mean '=='?");
         }
         d
@@ -195,6 +201,14 @@ impl<'a> Parser<'a> {
             return;
         }
         self.errors.push(d);
+    }
+
+    /// Records an error caused by reaching the end of input, unless an
+    /// unterminated string or comment is the real cause.
+    fn report_eof(&mut self, d: Diagnostic) {
+        if !self.lexer.saw_unterminated() {
+            self.errors.push(d);
+        }
     }
 
     fn expect(&mut self, kind: &T, what: &str) -> PResult<Token> {
@@ -286,6 +300,7 @@ impl<'a> Parser<'a> {
             return Ok(None);
         };
         let start = first.span;
+        let first_text = first.text.clone();
         let header = self.span_from(start);
 
         let mut predicate = None;
@@ -298,11 +313,20 @@ impl<'a> Parser<'a> {
             T::LBrace => {}
             T::Eof => {
                 let span = self.span_from(start);
-                self.report(
+                self.report_eof(
                     Diagnostic::error(span, "expected '{' but found end of file")
                         .with_label("this probe has no body")
                         .with_help("add a block, like '{ printf(\"hit\\n\"); }'"),
                 );
+                return Ok(None);
+            }
+            _ if attach_points.len() == 1 && TOP_LEVEL_WORDS.contains(&first_text.as_str()) => {
+                self.report(
+                    Diagnostic::error(start, format!("'{first_text}' is not supported yet"))
+                        .with_label("not a probe")
+                        .with_help("only probes are supported at the top level for now"),
+                );
+                self.skip_definition();
                 return Ok(None);
             }
             _ => {
@@ -350,6 +374,32 @@ impl<'a> Parser<'a> {
             self.block()?;
         }
         Ok(())
+    }
+
+    /// Skips a top-level definition (`config = { .. }`, `struct S { .. };`,
+    /// `import "x";`) up to its `;` or closing `}` without parsing it.
+    fn skip_definition(&mut self) {
+        let mut depth = 0usize;
+        loop {
+            match self.peek_kind() {
+                T::Eof => return,
+                T::Semi if depth == 0 => {
+                    self.bump();
+                    return;
+                }
+                T::LBrace => depth += 1,
+                T::RBrace => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        self.bump();
+                        self.eat(&T::Semi);
+                        return;
+                    }
+                }
+                _ => {}
+            }
+            self.bump();
+        }
     }
 
     /// `/expr/`, starting at the opening slash. Returns `None` after
@@ -408,7 +458,7 @@ impl<'a> Parser<'a> {
                         break;
                     }
                     T::Eof => {
-                        p.report(
+                        p.report_eof(
                             Diagnostic::error(open.span, "expected '}' but found end of file")
                                 .with_label("this '{' is not closed")
                                 .with_help("add '}' to close the block"),
