@@ -45,9 +45,35 @@ struct Failed;
 
 type PResult<T> = Result<T, Failed>;
 
+/// Stack for the parsing thread. Nesting is capped at [`MAX_DEPTH`] levels,
+/// which in unoptimised builds needs a few megabytes of stack, more than a
+/// test thread's default 2 MiB. Only the pages actually touched are used.
+const PARSER_STACK: usize = 16 << 20;
+
 /// Parses a whole script. On failure returns every error found (at least
 /// one), ordered by position.
 pub fn parse(file: &SourceFile) -> Result<Program, Vec<Diagnostic>> {
+    // Parse on a thread whose stack is known to hold the deepest nesting we
+    // accept, so the caller's stack size cannot turn a deep program into a
+    // crash.
+    std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new()
+            .name("ferret-parse".to_owned())
+            .stack_size(PARSER_STACK)
+            .spawn_scoped(scope, || parse_here(file));
+        match spawned {
+            Ok(handle) => match handle.join() {
+                Ok(result) => result,
+                Err(panic) => std::panic::resume_unwind(panic),
+            },
+            // Out of threads or memory: the caller's stack is very likely
+            // enough for any real program.
+            Err(_) => parse_here(file),
+        }
+    })
+}
+
+fn parse_here(file: &SourceFile) -> Result<Program, Vec<Diagnostic>> {
     let mut parser = Parser::new(file);
     let program = parser.program();
     let mut errors = parser.errors;
@@ -861,30 +887,36 @@ impl<'a> Parser<'a> {
     /// kept on stacks and an operator is applied once one of lower or equal
     /// precedence follows (all are left-associative).
     fn binary(&mut self) -> PResult<Expr> {
-        self.nested(|p| {
-            let mut operands = vec![p.unary()?];
-            let mut operators: Vec<(BinOp, u8)> = Vec::new();
-            while let Some((op, prec)) = binary_op(p.peek_kind()) {
-                // Each operator may add a level to the tree.
-                p.enter()?;
-                p.bump();
-                while let Some(&(top, top_prec)) = operators.last() {
-                    if top_prec < prec {
-                        break;
-                    }
-                    operators.pop();
-                    apply(&mut operands, top);
+        // Give back the levels taken per operator once the chain ends.
+        let saved = self.depth;
+        let result = self.binary_chain();
+        self.depth = saved;
+        result
+    }
+
+    fn binary_chain(&mut self) -> PResult<Expr> {
+        let mut operands = vec![self.unary()?];
+        let mut operators: Vec<(BinOp, u8)> = Vec::new();
+        while let Some((op, prec)) = binary_op(self.peek_kind()) {
+            // Each operator may add a level to the tree.
+            self.enter()?;
+            self.bump();
+            while let Some(&(top, top_prec)) = operators.last() {
+                if top_prec < prec {
+                    break;
                 }
-                operators.push((op, prec));
-                operands.push(p.unary()?);
-            }
-            while let Some((top, _)) = operators.pop() {
+                operators.pop();
                 apply(&mut operands, top);
             }
-            // One operand is always left: each operator consumed two and
-            // pushed one, and there was one more operand than operators.
-            operands.pop().ok_or(Failed)
-        })
+            operators.push((op, prec));
+            operands.push(self.unary()?);
+        }
+        while let Some((top, _)) = operators.pop() {
+            apply(&mut operands, top);
+        }
+        // One operand is always left: each operator consumed two and pushed
+        // one, and there was one more operand than operators.
+        operands.pop().ok_or(Failed)
     }
 
     fn unary(&mut self) -> PResult<Expr> {
