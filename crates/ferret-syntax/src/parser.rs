@@ -310,7 +310,10 @@ impl<'a> Parser<'a> {
         loop {
             self.reset_lookahead();
             match self.lexer.attach_point() {
-                Some((text, span)) => attach_points.push(AttachPoint { text, span }),
+                Some((text, span)) => {
+                    self.prev_end = span.end;
+                    attach_points.push(AttachPoint { text, span });
+                }
                 None => {
                     let found = self.peek().clone();
                     let d = self.expected("an attach point like 'begin' or 'kprobe:f'", &found);

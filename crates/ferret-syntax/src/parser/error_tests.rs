@@ -494,3 +494,18 @@ fn multi_line_location() {
         ],
     );
 }
+
+#[test]
+fn second_attach_point_without_body() {
+    check(
+        "BEGIN,\n  kprobe:f",
+        &[
+            "stdin:1:1: error: expected '{' but found end of file",
+            "  |",
+            "1 | BEGIN,",
+            "  | ^^^^^^ this probe has no body",
+            "  |",
+            "  = help: add a block, like '{ printf(\"hit\\n\"); }'",
+        ],
+    );
+}
