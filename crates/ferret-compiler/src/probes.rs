@@ -1,9 +1,9 @@
 //! Attach points as written (`t:syscalls:sys_enter_*`, `i:1s`) resolved into
 //! the concrete probes they name, with wildcards expanded against the target.
 
+use ferret_syntax::Diagnostic;
 use ferret_syntax::ast::AttachPoint;
 use ferret_syntax::diag::closest;
-use ferret_syntax::Diagnostic;
 
 use crate::program::Attach;
 use crate::target::{Target, TracepointFormat};
@@ -126,7 +126,8 @@ impl<'t> ProbeResolver<'t> {
             }
             _ => {
                 let names = PROBE_KINDS.iter().map(|(k, _)| *k);
-                let mut d = err(format!("unknown probe type '{provider}'")).with_label("not a probe type");
+                let mut d =
+                    err(format!("unknown probe type '{provider}'")).with_label("not a probe type");
                 if let Some(best) = closest(&provider_lc, names) {
                     d = d.with_help(format!("did you mean '{best}'?"));
                 }
@@ -135,14 +136,17 @@ impl<'t> ProbeResolver<'t> {
         }
     }
 
-    fn tracepoint(&mut self, ap: &AttachPoint, rest: &str) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+    fn tracepoint(
+        &mut self,
+        ap: &AttachPoint,
+        rest: &str,
+    ) -> Result<Vec<ResolvedProbe>, Diagnostic> {
         let Some((cat, event)) = rest.split_once(':') else {
-            return Err(Diagnostic::error(
-                ap.span,
-                format!("invalid tracepoint '{}'", ap.text),
-            )
-            .with_label("expected tracepoint:CATEGORY:EVENT")
-            .with_help("for example tracepoint:syscalls:sys_enter_openat"));
+            return Err(
+                Diagnostic::error(ap.span, format!("invalid tracepoint '{}'", ap.text))
+                    .with_label("expected tracepoint:CATEGORY:EVENT")
+                    .with_help("for example tracepoint:syscalls:sys_enter_openat"),
+            );
         };
         let target = self.target;
         let all = self.tracepoints.get_or_insert_with(|| target.tracepoints());
@@ -158,11 +162,8 @@ impl<'t> ProbeResolver<'t> {
             Vec::new()
         };
         if matches.is_empty() {
-            let mut d = Diagnostic::error(
-                ap.span,
-                format!("tracepoint not found: {cat}:{event}"),
-            )
-            .with_label("no such tracepoint");
+            let mut d = Diagnostic::error(ap.span, format!("tracepoint not found: {cat}:{event}"))
+                .with_label("no such tracepoint");
             let full = format!("{cat}:{event}");
             let names: Vec<String> = all.iter().map(|(c, e)| format!("{c}:{e}")).collect();
             if let Some(best) = closest(&full, names.iter().map(String::as_str)) {
@@ -247,7 +248,10 @@ fn parse_period(rest: &str, bare_ns: bool) -> Result<u64, String> {
         if unit.is_empty() && !bare_ns {
             return Err("missing unit (s, ms, us or hz)".into());
         }
-        (if unit.is_empty() { "ns".into() } else { unit }, digits.to_string())
+        (
+            if unit.is_empty() { "ns".into() } else { unit },
+            digits.to_string(),
+        )
     };
     let n = parse_count(&n)?;
     if unit == "hz" {
@@ -256,7 +260,8 @@ fn parse_period(rest: &str, bare_ns: bool) -> Result<u64, String> {
     let Some((_, mult)) = UNITS.iter().find(|(u, _)| *u == unit) else {
         return Err(format!("unknown unit '{unit}'"));
     };
-    n.checked_mul(*mult).ok_or_else(|| "period too large".into())
+    n.checked_mul(*mult)
+        .ok_or_else(|| "period too large".into())
 }
 
 #[cfg(test)]

@@ -47,9 +47,14 @@ pub enum Attach {
     Begin,
     /// Run once at exit, in order.
     End,
-    Tracepoint { category: String, event: String },
+    Tracepoint {
+        category: String,
+        event: String,
+    },
     /// Fires every `period_ns` on one CPU.
-    Interval { period_ns: u64 },
+    Interval {
+        period_ns: u64,
+    },
     /// Fires on every CPU at `frequency_hz`, or every `period_ns`.
     Profile {
         frequency_hz: Option<u64>,
@@ -64,15 +69,23 @@ pub enum MapKind {
     /// `@m = expr`: a plain value of the given type.
     Plain(Ty),
     Count,
-    Sum { signed: bool },
+    Sum {
+        signed: bool,
+    },
     Min,
     Max,
     Avg,
     Stats,
     /// `hist(n, k)`: the key has an extra trailing u64 bucket index.
-    Hist { k: u8 },
+    Hist {
+        k: u8,
+    },
     /// `lhist(n, min, max, step)`: likewise.
-    Lhist { min: i64, max: i64, step: i64 },
+    Lhist {
+        min: i64,
+        max: i64,
+        step: i64,
+    },
 }
 
 impl MapKind {
@@ -85,7 +98,9 @@ impl MapKind {
     pub fn value_size(&self) -> u32 {
         match self {
             MapKind::Plain(ty) => crate::types::align8(ty.size()).max(8),
-            MapKind::Count | MapKind::Sum { .. } | MapKind::Hist { .. } | MapKind::Lhist { .. } => 8,
+            MapKind::Count | MapKind::Sum { .. } | MapKind::Hist { .. } | MapKind::Lhist { .. } => {
+                8
+            }
             // (value, is_set) and (total, count)
             MapKind::Min | MapKind::Max | MapKind::Avg | MapKind::Stats => 16,
         }

@@ -26,8 +26,10 @@ pub struct FixedTarget {
 
 impl FixedTarget {
     pub fn with_format(mut self, category: &str, event: &str, format: &str) -> Self {
-        self.formats
-            .insert((category.to_string(), event.to_string()), format.to_string());
+        self.formats.insert(
+            (category.to_string(), event.to_string()),
+            format.to_string(),
+        );
         self
     }
 }
@@ -208,9 +210,20 @@ print fmt: \"dfd: 0x%08lx\"
         let names: Vec<_> = f.fields.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
             names,
-            ["__syscall_nr", "dfd", "filename", "flags", "mode", "comm", "name"]
+            [
+                "__syscall_nr",
+                "dfd",
+                "filename",
+                "flags",
+                "mode",
+                "comm",
+                "name"
+            ]
         );
-        assert_eq!(f.field("filename").map(|f| f.kind), Some(FieldKind::Pointer));
+        assert_eq!(
+            f.field("filename").map(|f| f.kind),
+            Some(FieldKind::Pointer)
+        );
         assert_eq!(
             f.field("comm").map(|f| f.kind),
             Some(FieldKind::CharArray { len: 16 })

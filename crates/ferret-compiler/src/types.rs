@@ -6,14 +6,21 @@
 pub enum Ty {
     /// An integer; every integer lives in a 64-bit register, `bytes` is its
     /// declared width (how casts truncate, how it is printed).
-    Int { bytes: u8, signed: bool },
+    Int {
+        bytes: u8,
+        signed: bool,
+    },
     Bool,
     /// A NUL-terminated string in a buffer of `cap` bytes.
-    Str { cap: u32 },
+    Str {
+        cap: u32,
+    },
     Tuple(Vec<Ty>),
     /// A kernel stack, stored as the stack-map id; frames are limited to
     /// `limit` when printed.
-    KStack { limit: u8 },
+    KStack {
+        limit: u8,
+    },
     /// A kernel address printed as its symbol name.
     Ksym,
     /// Statements and functions that produce no value.
@@ -60,7 +67,16 @@ impl Ty {
     /// (strings of different capacities, ints of different widths).
     pub fn unify(&self, other: &Ty) -> Option<Ty> {
         match (self, other) {
-            (Ty::Int { bytes: a, signed: sa }, Ty::Int { bytes: b, signed: sb }) => Some(Ty::Int {
+            (
+                Ty::Int {
+                    bytes: a,
+                    signed: sa,
+                },
+                Ty::Int {
+                    bytes: b,
+                    signed: sb,
+                },
+            ) => Some(Ty::Int {
                 bytes: (*a).max(*b),
                 signed: *sa || *sb,
             }),
@@ -83,7 +99,11 @@ impl Ty {
     pub fn describe(&self) -> String {
         match self {
             Ty::Int { bytes, signed } => {
-                format!("{}int{}", if *signed { "" } else { "u" }, u32::from(*bytes) * 8)
+                format!(
+                    "{}int{}",
+                    if *signed { "" } else { "u" },
+                    u32::from(*bytes) * 8
+                )
             }
             Ty::Bool => "bool".into(),
             Ty::Str { cap } => format!("string[{cap}]"),

@@ -12,7 +12,11 @@ use aya::{
     programs::{
         PerfEvent, Program, ProgramError, RawTracePoint, RawTracePointRunOptions, TestRun,
         TracePoint, TracePointError,
-        perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent as AyaSw},
+        perf_event::{
+            PerfEventConfig, PerfEventLink, PerfEventScope, SamplePolicy, SoftwareEvent as AyaSw,
+        },
+        raw_trace_point::RawTracePointLink,
+        trace_point::TracePointLink,
     },
 };
 
@@ -95,7 +99,48 @@ pub enum PerfTarget {
 /// first attach or run.
 #[derive(Debug)]
 pub struct LoadedObject {
+    /// Attachments, taken out of aya's programs so that dropping can close
+    /// them in parallel (see [`close_links`]).
+    links: Vec<OwnedLink>,
     ebpf: Ebpf,
+}
+
+/// One attachment; dropping it detaches.
+#[derive(Debug)]
+enum OwnedLink {
+    TracePoint(#[expect(dead_code, reason = "held only to be dropped")] TracePointLink),
+    RawTracePoint(#[expect(dead_code, reason = "held only to be dropped")] RawTracePointLink),
+    PerfEvent(#[expect(dead_code, reason = "held only to be dropped")] PerfEventLink),
+}
+
+impl Drop for LoadedObject {
+    fn drop(&mut self) {
+        close_links(std::mem::take(&mut self.links));
+    }
+}
+
+/// Detaches links from many threads at once.
+///
+/// Removing the last perf user of a tracepoint waits for an RCU grace period
+/// (tens of ms) in the kernel; one by one, 700 tracepoints take close to a
+/// minute to tear down. Concurrent waiters share grace periods.
+fn close_links(mut links: Vec<OwnedLink>) {
+    const PER_THREAD: usize = 4;
+    const MAX_THREADS: usize = 256;
+    if links.len() <= PER_THREAD {
+        return;
+    }
+    let threads = links.len().div_ceil(PER_THREAD).min(MAX_THREADS);
+    let chunk = links.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        while !links.is_empty() {
+            let batch: Vec<OwnedLink> = links.drain(..chunk.min(links.len())).collect();
+            // If no thread can be started the batch is dropped (closed) here.
+            let _spawned = std::thread::Builder::new()
+                .stack_size(64 * 1024)
+                .spawn_scoped(scope, move || drop(batch));
+        }
+    });
 }
 
 /// Loads (parses, creates maps, relocates) an ELF object held in memory.
@@ -116,7 +161,10 @@ pub fn load(elf: &[u8]) -> Result<LoadedObject> {
         .btf(None)
         .load(aligned)
         .map_err(|e| KernelError::Object(Box::new(e)))?;
-    Ok(LoadedObject { ebpf })
+    Ok(LoadedObject {
+        links: Vec::new(),
+        ebpf,
+    })
 }
 
 /// Turns aya's load failure into a verifier error when there is a log.
@@ -204,17 +252,94 @@ impl LoadedObject {
             .ok_or_else(|| KernelError::NoSuchProgram(name.into()))
     }
 
-    fn typed<'a, T>(&'a mut self, name: &str, expected: &'static str) -> Result<&'a mut T>
+    fn typed<'a, T>(ebpf: &'a mut Ebpf, name: &str, expected: &'static str) -> Result<&'a mut T>
     where
         &'a mut T: TryFrom<&'a mut Program>,
     {
-        let program = self.program_mut(name)?;
+        let program = ebpf
+            .program_mut(name)
+            .ok_or_else(|| KernelError::NoSuchProgram(name.into()))?;
         program
             .try_into()
             .map_err(|_| KernelError::WrongProgramType {
                 program: name.into(),
                 expected,
             })
+    }
+
+    /// Detaches every attached program (their events stop) while keeping the
+    /// maps and the loaded programs, so `end` probes can still run and maps
+    /// can still be read. Can take a while with many tracepoints (see
+    /// [`Self::detach_in_background`]).
+    pub fn detach_all(&mut self) {
+        close_links(std::mem::take(&mut self.links));
+    }
+
+    /// Drops the object without waiting for the kernel to detach.
+    ///
+    /// Each detached tracepoint costs an RCU grace period under a global
+    /// kernel mutex: 700 tracepoints take 30 s or more. This forks a child
+    /// that holds the last references to every fd, leaves our process group
+    /// (so Ctrl-C does not reach it), and exits once this process has exited
+    /// (end of file on a pipe only we hold open); the kernel then detaches
+    /// in the child's exit, while the tracer's own exit is immediate.
+    /// Call it right before exiting: probes stay attached until then.
+    pub fn detach_in_background(self) -> Result<()> {
+        if self.links.len() < 16 {
+            return Ok(());
+        }
+        let fork_err = |e| KernelError::Syscall {
+            what: "starting the background detacher".into(),
+            source: e,
+        };
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: `fds` is a writable array of two ints, as pipe2 requires.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(fork_err(io::Error::last_os_error()));
+        }
+        let [read_fd, write_fd] = fds;
+        // SAFETY: the child below only makes async-signal-safe calls (setsid,
+        // close, read, _exit) and never returns, as required after forking a
+        // multi-threaded process.
+        match unsafe { libc::fork() } {
+            -1 => {
+                let e = io::Error::last_os_error();
+                // SAFETY: both fds came from pipe2 above and are closed once.
+                unsafe {
+                    libc::close(read_fd);
+                    libc::close(write_fd);
+                }
+                Err(fork_err(e))
+            }
+            0 => {
+                let mut byte = 0u8;
+                // SAFETY: async-signal-safe calls on fds this process owns;
+                // `byte` is a valid one-byte buffer; _exit does not return.
+                unsafe {
+                    libc::setsid();
+                    libc::close(0);
+                    libc::close(1);
+                    libc::close(2);
+                    libc::close(write_fd);
+                    loop {
+                        let n = libc::read(read_fd, (&raw mut byte).cast(), 1);
+                        if n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted
+                        {
+                            break;
+                        }
+                    }
+                    libc::_exit(0)
+                }
+            }
+            _ => {
+                // SAFETY: our copy of the read end, from pipe2, closed once.
+                // The write end stays open until this process exits.
+                unsafe { libc::close(read_fd) };
+                // Our references go quickly now: the child holds the last ones.
+                drop(self);
+                Ok(())
+            }
+        }
     }
 
     /// Names of every program in the object.
@@ -259,9 +384,9 @@ impl LoadedObject {
     /// Attaches a `tracepoint/...` program to `category:event`. Tracefs must
     /// be mounted first ([`crate::mounts::ensure_tracefs`]).
     pub fn attach_tracepoint(&mut self, program: &str, category: &str, event: &str) -> Result<()> {
-        let tp: &mut TracePoint = self.typed(program, "tracepoint")?;
+        let tp: &mut TracePoint = Self::typed(&mut self.ebpf, program, "tracepoint")?;
         ensure_loaded!(tp, program);
-        tp.attach(category, event).map_err(|e| match e {
+        let id = tp.attach(category, event).map_err(|e| match e {
             ProgramError::TracePointError(TracePointError::FileError { io_error, .. })
                 if io_error.kind() == io::ErrorKind::NotFound =>
             {
@@ -276,18 +401,27 @@ impl LoadedObject {
                 source: Box::new(source),
             },
         })?;
+        let link = tp.take_link(id).map_err(|source| KernelError::Attach {
+            program: program.into(),
+            target: format!("tracepoint {category}:{event}"),
+            source: Box::new(source),
+        })?;
+        self.links.push(OwnedLink::TracePoint(link));
         Ok(())
     }
 
     /// Attaches a `raw_tp/...` program to the raw tracepoint `name`.
     pub fn attach_raw_tracepoint(&mut self, program: &str, name: &str) -> Result<()> {
-        let rtp: &mut RawTracePoint = self.typed(program, "raw_tp")?;
+        let rtp: &mut RawTracePoint = Self::typed(&mut self.ebpf, program, "raw_tp")?;
         ensure_loaded!(rtp, program);
-        rtp.attach(name).map_err(|source| KernelError::Attach {
+        let attach_err = |source| KernelError::Attach {
             program: program.into(),
             target: format!("raw tracepoint {name}"),
             source: Box::new(source),
-        })?;
+        };
+        let id = rtp.attach(name).map_err(attach_err)?;
+        let link = rtp.take_link(id).map_err(attach_err)?;
+        self.links.push(OwnedLink::RawTracePoint(link));
         Ok(())
     }
 
@@ -329,20 +463,20 @@ impl LoadedObject {
                 "perf event for {program}: the rate must not be zero"
             )));
         }
-        let pe: &mut PerfEvent = self.typed(program, "perf_event")?;
+        let pe: &mut PerfEvent = Self::typed(&mut self.ebpf, program, "perf_event")?;
         ensure_loaded!(pe, program);
         for &cpu in &cpus {
-            pe.attach(
-                config,
-                PerfEventScope::AllProcessesOneCpu { cpu },
-                policy,
-                false,
-            )
-            .map_err(|source| KernelError::Attach {
+            let attach_err = |source| KernelError::Attach {
                 program: program.into(),
                 target: format!("{target:?} on CPU {cpu}"),
                 source: Box::new(source),
-            })?;
+            };
+            let scope = PerfEventScope::AllProcessesOneCpu { cpu };
+            let id = pe
+                .attach(config, scope, policy, false)
+                .map_err(attach_err)?;
+            let link = pe.take_link(id).map_err(attach_err)?;
+            self.links.push(OwnedLink::PerfEvent(link));
         }
         Ok(cpus.len())
     }
@@ -351,7 +485,7 @@ impl LoadedObject {
     /// with `BPF_PROG_TEST_RUN` and a zeroed context, as for `begin`/`end`.
     /// Returns the program's return value.
     pub fn run_once(&mut self, program: &str) -> Result<u32> {
-        let rtp: &mut RawTracePoint = self.typed(program, "raw_tp")?;
+        let rtp: &mut RawTracePoint = Self::typed(&mut self.ebpf, program, "raw_tp")?;
         ensure_loaded!(rtp, program);
         let result = rtp
             .test_run(RawTracePointRunOptions::new())

@@ -129,12 +129,16 @@ impl Lowerer<'_, '_> {
             None => 127,
             Some(ExprKind::Int(n)) if (1..=127).contains(n) => *n as u8,
             Some(_) => {
-                return Err(Diagnostic::error(span, "kstack's limit must be a literal between 1 and 127")
-                    .with_label("invalid limit"));
+                return Err(Diagnostic::error(
+                    span,
+                    "kstack's limit must be a literal between 1 and 127",
+                )
+                .with_label("invalid limit"));
             }
         };
         let obj = self.g.obj_map(SysMap::Stacks);
-        self.e.push(Insn::load(Size::DW, Reg::R1, Reg::FP, CTX_SLOT));
+        self.e
+            .push(Insn::load(Size::DW, Reg::R1, Reg::FP, CTX_SLOT));
         self.e.load_map(Reg::R2, obj);
         self.e.push(Insn::mov64_imm(Reg::R3, 0));
         self.e.push(Insn::call(helper::GET_STACKID));
@@ -152,18 +156,17 @@ impl Lowerer<'_, '_> {
         };
         let Some(f) = format.field(field).cloned() else {
             let names: Vec<&str> = format.fields.iter().map(|f| f.name.as_str()).collect();
-            let mut d = Diagnostic::error(
-                span,
-                format!("{} has no field '{field}'", self.probe.name),
-            )
-            .with_label("unknown field");
+            let mut d =
+                Diagnostic::error(span, format!("{} has no field '{field}'", self.probe.name))
+                    .with_label("unknown field");
             d = match closest(field, names.iter().copied()) {
                 Some(best) => d.with_help(format!("did you mean '{best}'?")),
                 None => d.with_help(format!("its fields are: {}", names.join(", "))),
             };
             return Err(d);
         };
-        self.e.push(Insn::load(Size::DW, Reg::R1, Reg::FP, CTX_SLOT));
+        self.e
+            .push(Insn::load(Size::DW, Reg::R1, Reg::FP, CTX_SLOT));
         match f.kind {
             FieldKind::Integer | FieldKind::Pointer => {
                 let size = match f.size {
@@ -173,7 +176,8 @@ impl Lowerer<'_, '_> {
                 let Some(sz) = Size::from_bytes(size as usize) else {
                     return Err(Diagnostic::error(span, "unsupported field size"));
                 };
-                self.e.push(Insn::load(sz, Reg::R0, Reg::R1, f.offset as i16));
+                self.e
+                    .push(Insn::load(sz, Reg::R0, Reg::R1, f.offset as i16));
                 let signed = f.signed && f.kind == FieldKind::Integer;
                 if signed {
                     self.narrow(Reg::R0, size as u8, true);
@@ -191,7 +195,8 @@ impl Lowerer<'_, '_> {
                 let place = self.alloc_mem(cap, true);
                 self.addr_of(place, Reg::R1);
                 self.e.push(Insn::mov64_imm(Reg::R2, len as i32));
-                self.e.push(Insn::load(Size::DW, Reg::R3, Reg::FP, CTX_SLOT));
+                self.e
+                    .push(Insn::load(Size::DW, Reg::R3, Reg::FP, CTX_SLOT));
                 self.e
                     .push(Insn::alu64_imm(AluOp::Add, Reg::R3, f.offset as i32));
                 self.e.push(Insn::call(helper::PROBE_READ_KERNEL));
@@ -212,7 +217,10 @@ impl Lowerer<'_, '_> {
             }
             FieldKind::Array { .. } | FieldKind::DataLocArray => Err(Diagnostic::error(
                 span,
-                format!("reading array field '{field}' ({}) is not supported yet", f.c_type),
+                format!(
+                    "reading array field '{field}' ({}) is not supported yet",
+                    f.c_type
+                ),
             )
             .with_label("array field")),
         }
@@ -226,7 +234,11 @@ impl Lowerer<'_, '_> {
             } else {
                 Err(Diagnostic::error(
                     expr.span,
-                    format!("{name}() got {} argument{}", args.len(), if args.len() == 1 { "" } else { "s" }),
+                    format!(
+                        "{name}() got {} argument{}",
+                        args.len(),
+                        if args.len() == 1 { "" } else { "s" }
+                    ),
                 )
                 .with_label("wrong number of arguments")
                 .with_help(format!("usage: {usage}")))
@@ -274,8 +286,10 @@ impl Lowerer<'_, '_> {
                 want(1..=1, "print(value)")?;
                 let v = self.eval(&args[0])?;
                 if v.ty == Ty::None {
-                    return Err(Diagnostic::error(args[0].span, "this expression has no value")
-                        .with_label("nothing to print"));
+                    return Err(
+                        Diagnostic::error(args[0].span, "this expression has no value")
+                            .with_label("nothing to print"),
+                    );
                 }
                 let ty = v.ty.clone();
                 let id = if self.g.discovering {
@@ -290,12 +304,17 @@ impl Lowerer<'_, '_> {
             "clear" | "zero" => {
                 want(1..=1, &format!("{name}(@map)"))?;
                 let ExprKind::Map { name: m, keys } = &args[0].kind else {
-                    return Err(Diagnostic::error(args[0].span, format!("{name}() takes a map"))
-                        .with_label("not a map"));
+                    return Err(
+                        Diagnostic::error(args[0].span, format!("{name}() takes a map"))
+                            .with_label("not a map"),
+                    );
                 };
                 if !keys.is_empty() {
-                    return Err(Diagnostic::error(args[0].span, format!("{name}() takes a whole map, without a key"))
-                        .with_label("remove the key"));
+                    return Err(Diagnostic::error(
+                        args[0].span,
+                        format!("{name}() takes a whole map, without a key"),
+                    )
+                    .with_label("remove the key"));
                 }
                 let id = self.map_id(m, args[0].span);
                 let kind = if name == "clear" {
@@ -348,7 +367,8 @@ impl Lowerer<'_, '_> {
                     Some(l) => {
                         self.to_reg(l, Reg::R2);
                         self.e.push(Insn::alu64_imm(AluOp::Add, Reg::R2, 1));
-                        self.e.push(Insn::jmp_imm(JmpOp::Jle, Reg::R2, cap as i32, 1));
+                        self.e
+                            .push(Insn::jmp_imm(JmpOp::Jle, Reg::R2, cap as i32, 1));
                         self.e.push(Insn::mov64_imm(Reg::R2, cap as i32));
                         self.e.push(Insn::jmp_imm(JmpOp::Jge, Reg::R2, 1, 1));
                         self.e.push(Insn::mov64_imm(Reg::R2, 1));
@@ -403,8 +423,11 @@ impl Lowerer<'_, '_> {
 
     fn printf(&mut self, args: &[Expr], expr: &Expr) -> Res<()> {
         let ExprKind::Str(fmt) = &args[0].kind else {
-            return Err(Diagnostic::error(args[0].span, "printf's first argument must be a string literal")
-                .with_label("not a format string"));
+            return Err(Diagnostic::error(
+                args[0].span,
+                "printf's first argument must be a string literal",
+            )
+            .with_label("not a format string"));
         };
         let pieces = printf::parse(fmt).map_err(|e| {
             let at = args[0].span.start as usize + 1 + e.offset;
@@ -447,8 +470,11 @@ impl Lowerer<'_, '_> {
                 .with_help("use %s to print it"));
             }
             if conv.spec.wants_buffer() {
-                return Err(Diagnostic::error(arg.span, "printf: %r needs buf(), which is not supported yet")
-                    .with_label("not supported yet"));
+                return Err(Diagnostic::error(
+                    arg.span,
+                    "printf: %r needs buf(), which is not supported yet",
+                )
+                .with_label("not supported yet"));
             }
             if v.ty == Ty::None {
                 return Err(Diagnostic::error(arg.span, "this expression has no value")

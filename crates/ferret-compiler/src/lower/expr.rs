@@ -1,8 +1,8 @@
 //! Expressions: literals, operators, casts, variables, tuples, fields.
 
 use ferret_bpf::{AluOp, Insn, JmpOp, Reg, Size};
-use ferret_syntax::ast::{BinOp, Expr, ExprKind, UnaryOp};
 use ferret_syntax::Diagnostic;
+use ferret_syntax::ast::{BinOp, Expr, ExprKind, UnaryOp};
 
 use super::{Lowerer, Place, TVal, Val};
 use crate::types::{Ty, align8, tuple_layout};
@@ -48,7 +48,10 @@ impl Lowerer<'_, '_> {
                 let Some(ty) = elems.get(*index as usize).cloned() else {
                     return Err(Diagnostic::error(
                         expr.span,
-                        format!("tuple index {index} out of range: the tuple has {} elements", elems.len()),
+                        format!(
+                            "tuple index {index} out of range: the tuple has {} elements",
+                            elems.len()
+                        ),
                     )
                     .with_label("no such element"));
                 };
@@ -82,10 +85,15 @@ impl Lowerer<'_, '_> {
                 let Some(target) = target else {
                     return Err(Diagnostic::error(
                         ty.span,
-                        format!("cannot cast to '{}': only integer casts are supported", ty.name),
+                        format!(
+                            "cannot cast to '{}': only integer casts are supported",
+                            ty.name
+                        ),
                     )
                     .with_label("unsupported cast")
-                    .with_help("cast to int8, int16, int32, int64, uint8, uint16, uint32 or uint64"));
+                    .with_help(
+                        "cast to int8, int16, int32, int64, uint8, uint16, uint32 or uint64",
+                    ));
                 };
                 let v = self.eval(inner)?;
                 if !v.ty.is_scalar() {
@@ -113,10 +121,10 @@ impl Lowerer<'_, '_> {
                 increment,
                 prefix,
             } => self.inc_dec(target, *increment, *prefix),
-            ExprKind::Index { .. } | ExprKind::SizeofType(_) | ExprKind::Offsetof { .. } => {
-                Err(Diagnostic::error(expr.span, "this expression is not supported yet")
-                    .with_label("not supported yet"))
-            }
+            ExprKind::Index { .. } | ExprKind::SizeofType(_) | ExprKind::Offsetof { .. } => Err(
+                Diagnostic::error(expr.span, "this expression is not supported yet")
+                    .with_label("not supported yet"),
+            ),
         }
     }
 
@@ -166,7 +174,8 @@ impl Lowerer<'_, '_> {
             let p = place.at(i);
             let lo = i32::from_le_bytes([word[0], word[1], word[2], word[3]]);
             let hi = i32::from_le_bytes([word[4], word[5], word[6], word[7]]);
-            self.e.push(Insn::store_imm(Size::W, p.reg(), p.off16(), lo));
+            self.e
+                .push(Insn::store_imm(Size::W, p.reg(), p.off16(), lo));
             self.e
                 .push(Insn::store_imm(Size::W, p.reg(), p.off16() + 4, hi));
         }
@@ -283,7 +292,11 @@ impl Lowerer<'_, '_> {
             BinOp::BitXor => self.e.push(Insn::alu64_reg(AluOp::Xor, Reg::R0, Reg::R1)),
             BinOp::Shl => self.e.push(Insn::alu64_reg(AluOp::Lsh, Reg::R0, Reg::R1)),
             BinOp::Shr => self.e.push(Insn::alu64_reg(
-                if a.ty.is_signed() { AluOp::Arsh } else { AluOp::Rsh },
+                if a.ty.is_signed() {
+                    AluOp::Arsh
+                } else {
+                    AluOp::Rsh
+                },
                 Reg::R0,
                 Reg::R1,
             )),
@@ -377,8 +390,10 @@ impl Lowerer<'_, '_> {
         let done = self.e.new_label();
         for i in (0..align8(n)).step_by(8) {
             let (x, y) = (pa.at(i), pb.at(i));
-            self.e.push(Insn::load(Size::DW, Reg::R0, x.reg(), x.off16()));
-            self.e.push(Insn::load(Size::DW, Reg::R1, y.reg(), y.off16()));
+            self.e
+                .push(Insn::load(Size::DW, Reg::R0, x.reg(), x.off16()));
+            self.e
+                .push(Insn::load(Size::DW, Reg::R1, y.reg(), y.off16()));
             self.e.jump_if_reg(JmpOp::Jne, Reg::R0, Reg::R1, differ);
         }
         let (same, other) = if op == BinOp::Eq { (1, 0) } else { (0, 1) };

@@ -14,8 +14,9 @@ use crate::types::{Ty, align8, tuple_layout};
 const BPF_ANY: i32 = 0;
 const BPF_NOEXIST: i32 = 1;
 
-pub(crate) const AGGREGATIONS: &[&str] =
-    &["count", "sum", "avg", "min", "max", "stats", "hist", "lhist"];
+pub(crate) const AGGREGATIONS: &[&str] = &[
+    "count", "sum", "avg", "min", "max", "stats", "hist", "lhist",
+];
 
 pub(crate) fn is_aggregation(name: &str) -> bool {
     AGGREGATIONS.contains(&name)
@@ -120,10 +121,7 @@ impl Lowerer<'_, '_> {
     /// at the end for a histogram's bucket index. Returns it and the offset
     /// of those spare bytes.
     fn build_key(&mut self, id: usize, keys: &[Expr], span: Span) -> Res<(Place, u32)> {
-        let vals = keys
-            .iter()
-            .map(|k| self.eval(k))
-            .collect::<Res<Vec<_>>>()?;
+        let vals = keys.iter().map(|k| self.eval(k)).collect::<Res<Vec<_>>>()?;
         for (v, k) in vals.iter().zip(keys) {
             if v.ty == Ty::None {
                 return Err(Diagnostic::error(k.span, "this expression has no value")
@@ -297,7 +295,11 @@ impl Lowerer<'_, '_> {
             } else {
                 Err(Diagnostic::error(
                     call.span,
-                    format!("{f}() takes {n} argument{}, {} given", if n == 1 { "" } else { "s" }, args.len()),
+                    format!(
+                        "{f}() takes {n} argument{}, {} given",
+                        if n == 1 { "" } else { "s" },
+                        args.len()
+                    ),
                 )
                 .with_label("wrong number of arguments")
                 .with_help(format!("usage: {usage}")))
@@ -311,10 +313,15 @@ impl Lowerer<'_, '_> {
                     expr,
                 } => match expr.kind {
                     ExprKind::Int(v) => Ok(-(v as i64)),
-                    _ => Err(Diagnostic::error(e.span, format!("{what} must be an integer literal"))),
+                    _ => Err(Diagnostic::error(
+                        e.span,
+                        format!("{what} must be an integer literal"),
+                    )),
                 },
-                _ => Err(Diagnostic::error(e.span, format!("{what} must be an integer literal"))
-                    .with_label("not a literal")),
+                _ => Err(
+                    Diagnostic::error(e.span, format!("{what} must be an integer literal"))
+                        .with_label("not a literal"),
+                ),
             }
         };
         // Evaluate the argument before the map lookup: helpers clobber r0-r5.
@@ -352,8 +359,11 @@ impl Lowerer<'_, '_> {
                     None => 0,
                 };
                 if !(0..=5).contains(&k) {
-                    return Err(Diagnostic::error(args[1].span, "hist precision k must be between 0 and 5")
-                        .with_label("out of range"));
+                    return Err(Diagnostic::error(
+                        args[1].span,
+                        "hist precision k must be between 0 and 5",
+                    )
+                    .with_label("out of range"));
                 }
                 MapKind::Hist { k: k as u8 }
             }
@@ -362,17 +372,26 @@ impl Lowerer<'_, '_> {
                 let max = literal(&args[2], "lhist's max")?;
                 let step = literal(&args[3], "lhist's step")?;
                 if step <= 0 {
-                    return Err(Diagnostic::error(args[3].span, "lhist step must be greater than zero")
-                        .with_label("invalid step"));
+                    return Err(Diagnostic::error(
+                        args[3].span,
+                        "lhist step must be greater than zero",
+                    )
+                    .with_label("invalid step"));
                 }
                 if max <= min {
-                    return Err(Diagnostic::error(args[2].span, "lhist max must be greater than min")
-                        .with_label("invalid range"));
+                    return Err(Diagnostic::error(
+                        args[2].span,
+                        "lhist max must be greater than min",
+                    )
+                    .with_label("invalid range"));
                 }
                 if (max - min) / step > 1000 {
-                    return Err(Diagnostic::error(call.span, "lhist may have at most 1000 buckets")
-                        .with_label("too many buckets")
-                        .with_help("use a larger step"));
+                    return Err(Diagnostic::error(
+                        call.span,
+                        "lhist may have at most 1000 buckets",
+                    )
+                    .with_label("too many buckets")
+                    .with_help("use a larger step"));
                 }
                 MapKind::Lhist { min, max, step }
             }
@@ -395,7 +414,8 @@ impl Lowerer<'_, '_> {
                 _ => {}
             }
             let p = key.at(bucket_off);
-            self.e.push(Insn::store(Size::DW, p.reg(), p.off16(), Reg::R0));
+            self.e
+                .push(Insn::store(Size::DW, p.reg(), p.off16(), Reg::R0));
         }
         let obj = self.g.obj_map(SysMap::User(id));
         let have = self.e.new_label();
@@ -520,10 +540,16 @@ impl Lowerer<'_, '_> {
     pub fn map_delete(&mut self, name: &str, keys: &[Expr], span: Span) -> Res<()> {
         let id = self.map_id(name, span);
         let (key, _) = self.build_key(id, keys, span)?;
-        if self.g.maps[id].kind.as_ref().is_some_and(MapKind::is_histogram) {
-            return Err(Diagnostic::error(span, "cannot delete one key of a histogram map")
-                .with_label("histogram map")
-                .with_help("use clear() to empty it"));
+        if self.g.maps[id]
+            .kind
+            .as_ref()
+            .is_some_and(MapKind::is_histogram)
+        {
+            return Err(
+                Diagnostic::error(span, "cannot delete one key of a histogram map")
+                    .with_label("histogram map")
+                    .with_help("use clear() to empty it"),
+            );
         }
         if self.g.discovering {
             return Ok(());

@@ -61,7 +61,9 @@ pub(crate) enum SysMap {
     Lost,
     /// Per-CPU memory for values too big for the 512-byte stack; one for
     /// programs that can interrupt others (perf events), one for the rest.
-    Scratch { interrupt: bool },
+    Scratch {
+        interrupt: bool,
+    },
     Stacks,
     User(usize),
 }
@@ -178,7 +180,10 @@ pub fn compile(
     opts: &Options,
 ) -> Result<CompiledProgram, Vec<Diagnostic>> {
     if program.probes.is_empty() {
-        return Err(vec![Diagnostic::error(Span::default(), "the program has no probes")]);
+        return Err(vec![Diagnostic::error(
+            Span::default(),
+            "the program has no probes",
+        )]);
     }
     let mut resolver = ProbeResolver::new(target);
     let mut diags = Vec::new();
@@ -325,7 +330,10 @@ pub fn compile(
         programs: defs,
     };
     let elf = write_object(&object).map_err(|e| {
-        vec![Diagnostic::error(Span::default(), format!("cannot write the eBPF object: {e}"))]
+        vec![Diagnostic::error(
+            Span::default(),
+            format!("cannot write the eBPF object: {e}"),
+        )]
     })?;
     Ok(CompiledProgram {
         elf,
@@ -461,4 +469,3 @@ impl<'g, 'o> Lowerer<'g, 'o> {
         Ok((insns, relocs))
     }
 }
-

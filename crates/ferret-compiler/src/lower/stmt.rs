@@ -55,8 +55,10 @@ impl Lowerer<'_, '_> {
                     }
                 };
                 if v.ty == Ty::None {
-                    return Err(Diagnostic::error(value.span, "this expression has no value")
-                        .with_label("cannot be assigned"));
+                    return Err(
+                        Diagnostic::error(value.span, "this expression has no value")
+                            .with_label("cannot be assigned"),
+                    );
                 }
                 self.assign_to(target, &v)?;
                 self.release(v);
@@ -96,7 +98,9 @@ impl Lowerer<'_, '_> {
                             format!("variable '${name}' needs a type or a value"),
                         )
                         .with_label("type unknown")
-                        .with_help(format!("write 'let ${name}: uint64;' or 'let ${name} = 0;'")));
+                        .with_help(format!(
+                            "write 'let ${name}: uint64;' or 'let ${name} = 0;'"
+                        )));
                     }
                 };
                 let place = self.alloc_mem(ty.size(), v.is_none());
@@ -166,8 +170,11 @@ impl Lowerer<'_, '_> {
             }
             StmtKind::Break | StmtKind::Continue => {
                 let Some(&(top, done)) = self.loops.last() else {
-                    return Err(Diagnostic::error(stmt.span, "break or continue outside of a loop")
-                        .with_label("not in a loop"));
+                    return Err(Diagnostic::error(
+                        stmt.span,
+                        "break or continue outside of a loop",
+                    )
+                    .with_label("not in a loop"));
                 };
                 let to = if matches!(stmt.kind, StmtKind::Break) {
                     done
@@ -177,9 +184,11 @@ impl Lowerer<'_, '_> {
                 self.e.jump(to);
             }
             StmtKind::ForMap { .. } | StmtKind::ForRange { .. } => {
-                return Err(Diagnostic::error(stmt.span, "for loops are not supported yet")
-                    .with_label("not supported yet")
-                    .with_help("use while or unroll"));
+                return Err(
+                    Diagnostic::error(stmt.span, "for loops are not supported yet")
+                        .with_label("not supported yet")
+                        .with_help("use while or unroll"),
+                );
             }
         }
         Ok(())
@@ -191,7 +200,11 @@ impl Lowerer<'_, '_> {
         } else {
             Err(Diagnostic::error(
                 stmt.span,
-                format!("type mismatch: cannot store {} in {}", have.describe(), want.describe()),
+                format!(
+                    "type mismatch: cannot store {} in {}",
+                    have.describe(),
+                    want.describe()
+                ),
             )
             .with_label("mismatched types"))
         }
@@ -248,8 +261,10 @@ impl Lowerer<'_, '_> {
                 Ok(())
             }
             ExprKind::Map { name, keys } => self.map_write(name, keys, v, target),
-            _ => Err(Diagnostic::error(target.span, "cannot assign to this expression")
-                .with_label("not a variable or map")),
+            _ => Err(
+                Diagnostic::error(target.span, "cannot assign to this expression")
+                    .with_label("not a variable or map"),
+            ),
         }
     }
 }

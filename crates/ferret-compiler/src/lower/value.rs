@@ -133,7 +133,8 @@ impl Lowerer<'_, '_> {
     pub fn zero_mem(&mut self, place: Place, size: u32) {
         for i in (0..align8(size)).step_by(8) {
             let p = place.at(i);
-            self.e.push(Insn::store_imm(Size::DW, p.reg(), p.off16(), 0));
+            self.e
+                .push(Insn::store_imm(Size::DW, p.reg(), p.off16(), 0));
         }
     }
 
@@ -141,8 +142,7 @@ impl Lowerer<'_, '_> {
     pub fn addr_of(&mut self, place: Place, reg: Reg) {
         self.e.push(Insn::mov64_reg(reg, place.reg()));
         if place.off != 0 {
-            self.e
-                .push(Insn::alu64_imm(AluOp::Add, reg, place.off));
+            self.e.push(Insn::alu64_imm(AluOp::Add, reg, place.off));
         }
     }
 
@@ -199,8 +199,10 @@ impl Lowerer<'_, '_> {
     pub fn copy_mem(&mut self, dst: Place, src: Place, size: u32) {
         for i in (0..align8(size)).step_by(8) {
             let (s, d) = (src.at(i), dst.at(i));
-            self.e.push(Insn::load(Size::DW, Reg::R0, s.reg(), s.off16()));
-            self.e.push(Insn::store(Size::DW, d.reg(), d.off16(), Reg::R0));
+            self.e
+                .push(Insn::load(Size::DW, Reg::R0, s.reg(), s.off16()));
+            self.e
+                .push(Insn::store(Size::DW, d.reg(), d.off16(), Reg::R0));
         }
     }
 
@@ -211,7 +213,8 @@ impl Lowerer<'_, '_> {
             let d = dst.at(i);
             self.e
                 .push(Insn::load(Size::DW, Reg::R0, src_reg, i as i16));
-            self.e.push(Insn::store(Size::DW, d.reg(), d.off16(), Reg::R0));
+            self.e
+                .push(Insn::store(Size::DW, d.reg(), d.off16(), Reg::R0));
         }
     }
 

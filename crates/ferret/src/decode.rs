@@ -1,0 +1,242 @@
+//! Bytes from the kernel (events, map keys and values) into the values the
+//! formatters print, following the layouts the compiler chose.
+
+use std::collections::BTreeMap;
+
+use ferret_compiler::types::tuple_layout;
+use ferret_compiler::{MapInfo, MapKind, Ty};
+use ferret_kernel::KernelSymbols;
+use ferret_output::{MapDump, MapEntry, MapValue, Value};
+
+/// Turns stack ids and addresses into symbol names; kallsyms is read only
+/// when the first stack or ksym needs it.
+pub struct Symbolizer {
+    pub stacks: Option<ferret_kernel::RawMap>,
+    pub ksyms: Option<KernelSymbols>,
+    pub tried: bool,
+}
+
+impl Symbolizer {
+    pub fn new(stacks: Option<ferret_kernel::RawMap>) -> Self {
+        Self {
+            stacks,
+            ksyms: None,
+            tried: false,
+        }
+    }
+
+    fn ksyms(&mut self) -> Option<&KernelSymbols> {
+        if !self.tried {
+            self.tried = true;
+            self.ksyms = KernelSymbols::load().ok();
+        }
+        self.ksyms.as_ref()
+    }
+
+    fn symbol(&mut self, addr: u64, with_offset: bool) -> String {
+        match self.ksyms().and_then(|k| k.resolve(addr)) {
+            Some((name, off)) if with_offset => format!("{name}+{off}"),
+            Some((name, _)) => name.to_string(),
+            None => format!("0x{addr:x}"),
+        }
+    }
+
+    fn stack(&mut self, id: i64, limit: u8) -> Value {
+        let Ok(id) = u32::try_from(id) else {
+            return Value::Stack(Vec::new());
+        };
+        let ips = self
+            .stacks
+            .as_ref()
+            .and_then(|m| m.stack(id).ok().flatten())
+            .unwrap_or_default();
+        let frames = ips
+            .into_iter()
+            .take(usize::from(limit))
+            .map(|ip| self.symbol(ip, true))
+            .collect();
+        Value::Stack(frames)
+    }
+}
+
+fn u64_at(bytes: &[u8], off: usize) -> u64 {
+    let mut b = [0u8; 8];
+    if let Some(src) = bytes.get(off..off + 8) {
+        b.copy_from_slice(src);
+    }
+    u64::from_le_bytes(b)
+}
+
+/// Decodes a value of type `ty` at `bytes[off..]`.
+pub fn value(bytes: &[u8], off: usize, ty: &Ty, sym: &mut Symbolizer) -> Value {
+    match ty {
+        Ty::Int {
+            bytes: width,
+            signed,
+        } => {
+            let raw = u64_at(bytes, off);
+            let shift = 64 - u32::from(*width) * 8;
+            if *signed {
+                Value::Int(((raw << shift) as i64) >> shift)
+            } else {
+                Value::UInt((raw << shift) >> shift)
+            }
+        }
+        Ty::Bool => Value::Bool(u64_at(bytes, off) != 0),
+        Ty::Str { cap } => {
+            let end = (off + *cap as usize).min(bytes.len());
+            let s = bytes.get(off..end).unwrap_or_default();
+            let n = s.iter().position(|&b| b == 0).unwrap_or(s.len());
+            Value::Str(s[..n].to_vec())
+        }
+        Ty::Tuple(elems) => {
+            let (offs, _) = tuple_layout(elems);
+            Value::Tuple(
+                elems
+                    .iter()
+                    .zip(offs)
+                    .map(|(t, o)| value(bytes, off + o as usize, t, sym))
+                    .collect(),
+            )
+        }
+        Ty::KStack { limit } => sym.stack(u64_at(bytes, off) as i64, *limit),
+        Ty::Ksym => Value::Sym(sym.symbol(u64_at(bytes, off), false)),
+        Ty::None => Value::None,
+    }
+}
+
+/// A user map read from the kernel: (key, per-CPU values or one value).
+pub type RawEntries = Vec<(Vec<u8>, Vec<Vec<u8>>)>;
+
+/// Builds the printable dump of one map from its raw entries.
+pub fn map_dump(info: &MapInfo, raw: RawEntries, sym: &mut Symbolizer) -> MapDump {
+    let key_of = |k: &[u8], sym: &mut Symbolizer| info.key.as_ref().map(|t| value(k, 0, t, sym));
+    let user_key_len = info.key_size as usize - if info.kind.is_histogram() { 8 } else { 0 };
+    let mut entries = Vec::new();
+    if info.kind.is_histogram() {
+        // Group `key ++ bucket` entries by key.
+        let mut grouped: BTreeMap<Vec<u8>, BTreeMap<u64, u64>> = BTreeMap::new();
+        for (k, vals) in raw {
+            let bucket = u64_at(&k, user_key_len);
+            let count: u64 = vals.iter().map(|v| u64_at(v, 0)).sum();
+            let user = k.get(..user_key_len).unwrap_or_default().to_vec();
+            *grouped.entry(user).or_default().entry(bucket).or_default() += count;
+        }
+        for (k, buckets) in grouped {
+            let value = match &info.kind {
+                MapKind::Hist { k: bits } => MapValue::Hist { k: *bits, buckets },
+                MapKind::Lhist { min, max, step } => MapValue::Lhist {
+                    min: *min,
+                    max: *max,
+                    step: *step,
+                    buckets,
+                },
+                _ => continue,
+            };
+            entries.push(MapEntry {
+                key: key_of(&k, sym),
+                value,
+            });
+        }
+    } else {
+        for (k, vals) in raw {
+            let value = match &info.kind {
+                MapKind::Plain(ty) => MapValue::Plain(value(
+                    vals.first().map_or(&[][..], Vec::as_slice),
+                    0,
+                    ty,
+                    sym,
+                )),
+                MapKind::Count => MapValue::Count(vals.iter().map(|v| u64_at(v, 0)).sum()),
+                MapKind::Sum { signed } => {
+                    let total = vals.iter().fold(0u64, |a, v| a.wrapping_add(u64_at(v, 0)));
+                    MapValue::Sum(if *signed {
+                        Value::Int(total as i64)
+                    } else {
+                        Value::UInt(total)
+                    })
+                }
+                MapKind::Min | MapKind::Max => {
+                    let set = vals
+                        .iter()
+                        .filter(|v| u64_at(v, 8) != 0)
+                        .map(|v| u64_at(v, 0) as i64);
+                    if info.kind == MapKind::Min {
+                        MapValue::Min(set.min().unwrap_or(0))
+                    } else {
+                        MapValue::Max(set.max().unwrap_or(0))
+                    }
+                }
+                MapKind::Avg | MapKind::Stats => {
+                    let total = vals
+                        .iter()
+                        .fold(0i64, |a, v| a.wrapping_add(u64_at(v, 0) as i64));
+                    let count = vals.iter().map(|v| u64_at(v, 8)).sum();
+                    if info.kind == MapKind::Avg {
+                        MapValue::Avg { total, count }
+                    } else {
+                        MapValue::Stats { total, count }
+                    }
+                }
+                MapKind::Hist { .. } | MapKind::Lhist { .. } => continue,
+            };
+            entries.push(MapEntry {
+                key: key_of(&k, sym),
+                value,
+            });
+        }
+    }
+    MapDump {
+        name: info.name.clone(),
+        entries,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_follow_their_declared_width() {
+        let mut sym = Symbolizer::new(None);
+        let b = (-1i64).to_le_bytes();
+        assert_eq!(
+            value(
+                &b,
+                0,
+                &Ty::Int {
+                    bytes: 4,
+                    signed: false
+                },
+                &mut sym
+            ),
+            Value::UInt(0xffff_ffff)
+        );
+        assert_eq!(value(&b, 0, &Ty::I64, &mut sym), Value::Int(-1));
+    }
+
+    #[test]
+    fn strings_stop_at_nul() {
+        let mut sym = Symbolizer::new(None);
+        let b = *b"bash\0xyz";
+        assert_eq!(
+            value(&b, 0, &Ty::Str { cap: 8 }, &mut sym),
+            Value::Str(b"bash".to_vec())
+        );
+    }
+
+    #[test]
+    fn min_ignores_cpus_that_saw_nothing() {
+        let info = MapInfo {
+            name: "@m".into(),
+            symbol: "m".into(),
+            key: None,
+            kind: MapKind::Min,
+            key_size: 8,
+        };
+        let cpu = |v: i64, set: u64| [v.to_le_bytes(), set.to_le_bytes()].concat();
+        let raw = vec![(vec![0; 8], vec![cpu(5, 1), cpu(0, 0)])];
+        let dump = map_dump(&info, raw, &mut Symbolizer::new(None));
+        assert_eq!(dump.entries[0].value, MapValue::Min(5));
+    }
+}

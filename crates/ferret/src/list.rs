@@ -1,0 +1,91 @@
+//! `ferret -l [PATTERN]`: the probes this kernel offers.
+
+use std::io::Write;
+
+use ferret_compiler::TracepointFormat;
+use ferret_compiler::probes::glob_match;
+use ferret_kernel::tracefs;
+
+use crate::Failure;
+
+/// Probe kinds that need no enumeration from the kernel, listed as
+/// bpftrace lists them.
+const FIXED: &[&str] = &[
+    "begin",
+    "end",
+    "interval:hz:",
+    "interval:ms:",
+    "interval:s:",
+    "interval:us:",
+    "profile:hz:",
+    "profile:ms:",
+    "profile:s:",
+    "profile:us:",
+];
+
+/// Prints every probe matching `pattern` (a glob over full probe names;
+/// a pattern without a probe type also matches tracepoints by
+/// `category:event`). With `verbose`, tracepoint fields follow each name.
+pub fn list(pattern: &str, verbose: bool) -> Result<(), Failure> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let pattern = expand_alias(pattern);
+    for name in FIXED {
+        if glob_match(&pattern, name) {
+            let _ = writeln!(out, "{name}");
+        }
+    }
+    let wants_tracepoints = pattern == "*"
+        || pattern.starts_with("tracepoint:")
+        || !pattern.contains(':')
+        || pattern.matches(':').count() == 1;
+    if wants_tracepoints {
+        let mount = ferret_kernel::ensure_tracefs().map_err(|e| Failure::Kernel(e.to_string()))?;
+        let all =
+            tracefs::list_tracepoints(&mount.path).map_err(|e| Failure::Kernel(e.to_string()))?;
+        let bare = !pattern.starts_with("tracepoint:");
+        for (cat, event) in all {
+            let full = format!("tracepoint:{cat}:{event}");
+            let short = format!("{cat}:{event}");
+            if glob_match(&pattern, &full) || (bare && glob_match(&pattern, &short)) {
+                let _ = writeln!(out, "{full}");
+                if verbose {
+                    if let Ok(text) = tracefs::read_format(&mount.path, &cat, &event) {
+                        for f in TracepointFormat::parse(&text).fields {
+                            let _ = writeln!(out, "    {}", field_decl(&f));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let _ = out.flush();
+    Ok(())
+}
+
+/// `t:sched:*` → `tracepoint:sched:*`, as probes accept aliases.
+fn expand_alias(pattern: &str) -> String {
+    let Some((kind, rest)) = pattern.split_once(':') else {
+        return pattern.to_string();
+    };
+    let full = match kind {
+        "t" => "tracepoint",
+        "i" => "interval",
+        "p" => "profile",
+        other => other,
+    };
+    format!("{full}:{rest}")
+}
+
+fn field_decl(f: &ferret_compiler::target::TracepointField) -> String {
+    use ferret_compiler::target::FieldKind;
+    match f.kind {
+        FieldKind::CharArray { len } => format!("{} {}[{len}]", f.c_type, f.name),
+        FieldKind::Array { len, .. } => format!("{} {}[{len}]", f.c_type, f.name),
+        FieldKind::DataLocString | FieldKind::DataLocArray => {
+            format!("__data_loc {}[] {}", f.c_type, f.name)
+        }
+        FieldKind::Pointer if f.c_type.ends_with('*') => format!("{}{}", f.c_type, f.name),
+        _ => format!("{} {}", f.c_type, f.name),
+    }
+}

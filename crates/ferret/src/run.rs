@@ -1,0 +1,484 @@
+//! One trace session: compile, load, attach, run begin probes, print events
+//! until exit() or a signal, run end probes, print maps, detach.
+
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+use ferret_compiler::{Attach, CompiledProgram, EventKind, Options};
+use ferret_kernel::{KernelError, LoadedObject, PerfTarget};
+use ferret_output::printf::{self, Piece};
+use ferret_output::{MapDump, Value, json, text};
+use ferret_syntax::{SourceFile, Span};
+
+use crate::cli::{OutputFormat, RunSettings, Source};
+use crate::decode::{self, Symbolizer};
+use crate::target::KernelTarget;
+use crate::{Failure, signals};
+
+/// Runs a program; returns the exit code (`exit(N)`'s N).
+pub fn run(settings: &RunSettings) -> Result<i32, Failure> {
+    let file = read_source(&settings.source)?;
+    let ast = ferret_syntax::parse(&file).map_err(|d| Failure::Diagnostics(file.clone(), d))?;
+    let target = KernelTarget::new(settings.verbose);
+    let opts = Options {
+        positional: settings.positional.clone(),
+        max_strlen: env_u32("BPFTRACE_MAX_STRLEN")
+            .unwrap_or(1024)
+            .clamp(8, 32 * 1024 - 8),
+        max_map_keys: env_u32("BPFTRACE_MAX_MAP_KEYS").unwrap_or(4096).max(1),
+        ..Options::default()
+    };
+    let started = Instant::now();
+    let compiled = ferret_compiler::compile(&ast, &target, &opts)
+        .map_err(|d| Failure::Diagnostics(file.clone(), d))?;
+    if settings.verbose {
+        eprintln!(
+            "compiled {} programs in {:?}",
+            compiled.programs.len(),
+            started.elapsed()
+        );
+    }
+    if settings.dump {
+        let mut out = io::stdout().lock();
+        for p in &compiled.programs {
+            let _ = writeln!(out, "; {} ({})", p.probe, p.name);
+            let _ = write!(
+                out,
+                "{}",
+                ferret_bpf::disasm::disassemble_with_maps(&p.insns, &p.map_loads)
+            );
+            let _ = writeln!(out);
+        }
+        return Ok(0);
+    }
+    ferret_kernel::privileges::check().map_err(|e| Failure::Kernel(e.to_string()))?;
+    let mut session = Session::start(settings, &compiled, &file)?;
+    let code = session.trace()?;
+    Ok(code)
+}
+
+fn env_u32(name: &str) -> Option<u32> {
+    std::env::var(name).ok()?.parse().ok()
+}
+
+fn read_source(source: &Source) -> Result<SourceFile, Failure> {
+    match source {
+        Source::Inline(text) => Ok(SourceFile::new("stdin", text.clone())),
+        Source::Stdin => {
+            let text = io::read_to_string(io::stdin())
+                .map_err(|e| Failure::Usage(format!("cannot read the program from stdin: {e}")))?;
+            Ok(SourceFile::new("stdin", text))
+        }
+        Source::File(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?;
+            Ok(SourceFile::new(path.display().to_string(), text))
+        }
+    }
+}
+
+/// Output for events and maps: stdout or `-o FILE`, text or JSON.
+struct Sink {
+    out: Box<dyn Write>,
+    format: OutputFormat,
+}
+
+impl Sink {
+    fn write(&mut self, bytes: &[u8]) {
+        // A closed stdout (`| head`) ends the trace like Ctrl-C would.
+        if self.out.write_all(bytes).is_err() {
+            signals::request_stop();
+        }
+    }
+
+    fn line(&mut self, s: &str) {
+        self.write(s.as_bytes());
+        self.write(b"\n");
+    }
+
+    fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
+}
+
+struct Session<'a> {
+    compiled: &'a CompiledProgram,
+    file: &'a SourceFile,
+    object: LoadedObject,
+    sink: Sink,
+    symbols: Symbolizer,
+    printf_formats: Vec<Vec<Piece>>,
+    settings: &'a RunSettings,
+    exit_code: Option<i32>,
+}
+
+impl<'a> Session<'a> {
+    fn start(
+        settings: &'a RunSettings,
+        compiled: &'a CompiledProgram,
+        file: &'a SourceFile,
+    ) -> Result<Self, Failure> {
+        let kernel = |e: KernelError| Failure::Kernel(e.to_string());
+        let object = ferret_kernel::load(&compiled.elf).map_err(kernel)?;
+        let out: Box<dyn Write> = match &settings.output {
+            Some(path) => Box::new(io::BufWriter::new(std::fs::File::create(path).map_err(
+                |e| Failure::Usage(format!("cannot create {}: {e}", path.display())),
+            )?)),
+            None => Box::new(io::BufWriter::new(io::stdout())),
+        };
+        let stacks = match &compiled.stack_map {
+            Some(name) => Some(object.map(name).map_err(kernel)?),
+            None => None,
+        };
+        let printf_formats = compiled
+            .printfs
+            .iter()
+            .map(|p| printf::parse(&p.format).unwrap_or_default())
+            .collect();
+        Ok(Self {
+            compiled,
+            file,
+            object,
+            sink: Sink {
+                out,
+                format: settings.format,
+            },
+            symbols: Symbolizer::new(stacks),
+            printf_formats,
+            settings,
+            exit_code: None,
+        })
+    }
+
+    /// A verifier rejection points at the probe it came from.
+    fn kernel_failure(&self, probe: &str, e: KernelError) -> Failure {
+        match e {
+            KernelError::Verifier { log, .. } => {
+                let span = self.probe_span(probe);
+                let tail: Vec<&str> = log.lines().rev().take(12).collect();
+                let mut d = ferret_syntax::Diagnostic::error(
+                    span,
+                    format!("the kernel's verifier rejected probe {probe}"),
+                )
+                .with_label("in this probe");
+                for line in tail.into_iter().rev() {
+                    d = d.with_note(line.to_string());
+                }
+                Failure::Diagnostics(self.file.clone(), vec![d])
+            }
+            other => Failure::Kernel(format!("{probe}: {other}")),
+        }
+    }
+
+    fn probe_span(&self, probe: &str) -> Span {
+        // The attach point text is what the user wrote; find its first use.
+        let needle = probe.rsplit(':').next().unwrap_or(probe);
+        self.file
+            .text
+            .find(needle)
+            .map_or(Span::default(), |i| Span::new(i, i + needle.len()))
+    }
+
+    fn attach_all(&mut self) -> Result<usize, Failure> {
+        let started = Instant::now();
+        let mut attached = 0;
+        for p in &self.compiled.programs {
+            let result = match &p.attach {
+                Attach::Begin | Attach::End => self.object.load_program(&p.name).map(|()| 1),
+                Attach::Tracepoint { category, event } => self
+                    .object
+                    .attach_tracepoint(&p.name, category, event)
+                    .map(|()| 1),
+                Attach::Interval { period_ns } => self
+                    .object
+                    .attach_perf_event(
+                        &p.name,
+                        PerfTarget::Interval {
+                            period_ns: *period_ns,
+                        },
+                    )
+                    .map(|_| 1),
+                Attach::Profile {
+                    frequency_hz,
+                    period_ns,
+                } => self
+                    .object
+                    .attach_perf_event(
+                        &p.name,
+                        PerfTarget::Profile {
+                            frequency_hz: *frequency_hz,
+                            period_ns: *period_ns,
+                        },
+                    )
+                    .map(|_| 1),
+            };
+            attached += result.map_err(|e| self.kernel_failure(&p.probe, e))?;
+        }
+        if self.settings.verbose {
+            eprintln!("attached {attached} probes in {:?}", started.elapsed());
+        }
+        Ok(attached)
+    }
+
+    fn trace(&mut self) -> Result<i32, Failure> {
+        signals::install();
+        let count = self.attach_all()?;
+        if self.settings.dry_run {
+            return Ok(0);
+        }
+        let mut events = self
+            .object
+            .events(&self.compiled.events_map)
+            .map_err(|e| Failure::Kernel(e.to_string()))?;
+        if !self.settings.quiet {
+            match self.sink.format {
+                OutputFormat::Text => {
+                    eprintln!(
+                        "Attached {count} probe{}",
+                        if count == 1 { "" } else { "s" }
+                    );
+                }
+                OutputFormat::Json => {
+                    self.sink.line(&json::attached_probes(count as u64));
+                }
+            }
+        }
+        if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
+            self.sink.line("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
+        }
+        self.sink.flush();
+        let only_special = self
+            .compiled
+            .programs
+            .iter()
+            .all(|p| matches!(p.attach, Attach::Begin | Attach::End));
+        self.run_special(Attach::Begin, &mut events)?;
+        while self.exit_code.is_none() && !only_special && !signals::stop_requested() {
+            match events.poll(Duration::from_millis(200)) {
+                Ok(_) => {}
+                Err(e) => return Err(Failure::Kernel(e.to_string())),
+            }
+            self.drain(&mut events);
+            self.sink.flush();
+        }
+        self.drain(&mut events);
+        // Stop new events before end probes run, as bpftrace does.
+        let detaching = Instant::now();
+        self.object.detach_all();
+        if self.settings.verbose {
+            eprintln!("detached in {:?}", detaching.elapsed());
+        }
+        if self.exit_code.is_none() || only_special {
+            let code = self.exit_code.take();
+            self.run_special(Attach::End, &mut events)?;
+            self.exit_code = self.exit_code.or(code);
+        } else {
+            self.run_special(Attach::End, &mut events)?;
+        }
+        self.print_maps_at_exit();
+        self.report_lost();
+        self.sink.flush();
+        Ok(self.exit_code.unwrap_or(0))
+    }
+
+    fn run_special(
+        &mut self,
+        which: Attach,
+        events: &mut ferret_kernel::EventReader,
+    ) -> Result<(), Failure> {
+        let names: Vec<(String, String)> = self
+            .compiled
+            .programs
+            .iter()
+            .filter(|p| p.attach == which)
+            .map(|p| (p.name.clone(), p.probe.clone()))
+            .collect();
+        for (name, probe) in names {
+            if which == Attach::Begin && self.exit_code.is_some() {
+                break;
+            }
+            self.object
+                .run_once(&name)
+                .map_err(|e| self.kernel_failure(&probe, e))?;
+            self.drain(events);
+        }
+        Ok(())
+    }
+
+    fn drain(&mut self, events: &mut ferret_kernel::EventReader) {
+        let mut batch = Vec::new();
+        events.drain(|bytes| batch.push(bytes.to_vec()));
+        for ev in batch {
+            if self.exit_code.is_some() {
+                break;
+            }
+            self.handle_event(&ev);
+        }
+    }
+
+    fn handle_event(&mut self, ev: &[u8]) {
+        let header = u64::from_le_bytes(
+            ev.get(..8)
+                .and_then(|b| b.try_into().ok())
+                .unwrap_or([0; 8]),
+        );
+        let id = (header >> 32) as usize;
+        match EventKind::from_u32(header as u32) {
+            Some(EventKind::Printf) => {
+                let Some(info) = self.compiled.printfs.get(id) else {
+                    return;
+                };
+                let args: Vec<Value> = info
+                    .args
+                    .iter()
+                    .map(|(off, ty)| decode::value(ev, *off as usize, ty, &mut self.symbols))
+                    .collect();
+                let text = printf::format(&self.printf_formats[id], &args);
+                match self.sink.format {
+                    OutputFormat::Text => self.sink.write(&text),
+                    OutputFormat::Json => self.sink.line(&json::printf(&text)),
+                }
+            }
+            Some(EventKind::Exit) => {
+                let code = u64::from_le_bytes(
+                    ev.get(8..16)
+                        .and_then(|b| b.try_into().ok())
+                        .unwrap_or([0; 8]),
+                );
+                self.exit_code = Some(code as i32);
+            }
+            Some(EventKind::PrintValue) => {
+                let Some(ty) = self.compiled.print_values.get(id) else {
+                    return;
+                };
+                let v = decode::value(ev, 8, ty, &mut self.symbols);
+                match self.sink.format {
+                    OutputFormat::Text => self.sink.write(&text::format_print_value(&v)),
+                    OutputFormat::Json => self.sink.line(&json::value(&v)),
+                }
+            }
+            Some(EventKind::PrintMap) => {
+                let top = u64::from_le_bytes(
+                    ev.get(8..16)
+                        .and_then(|b| b.try_into().ok())
+                        .unwrap_or([0; 8]),
+                );
+                let div = u64::from_le_bytes(
+                    ev.get(16..24)
+                        .and_then(|b| b.try_into().ok())
+                        .unwrap_or([1, 0, 0, 0, 0, 0, 0, 0]),
+                );
+                if let Some(dump) = self.dump_map(id, true) {
+                    self.print_map(&dump, top as usize, div.max(1));
+                }
+            }
+            Some(EventKind::ClearMap) | Some(EventKind::ZeroMap) => {
+                let Some(info) = self.compiled.maps.get(id) else {
+                    return;
+                };
+                if let Ok(map) = self.object.map(&info.symbol) {
+                    let _ = if header as u32 == EventKind::ClearMap as u32 {
+                        map.clear()
+                    } else {
+                        map.zero_values()
+                    };
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Reads map `id`. For `print()` of an empty scalar map bpftrace shows
+    /// its zero value.
+    fn dump_map(&mut self, id: usize, zero_if_empty: bool) -> Option<MapDump> {
+        let info = self.compiled.maps.get(id)?;
+        let map = self.object.map(&info.symbol).ok()?;
+        let raw: decode::RawEntries = if info.kind.is_percpu() {
+            map.percpu_entries().ok()?
+        } else {
+            map.entries()
+                .ok()?
+                .into_iter()
+                .map(|(k, v)| (k, vec![v]))
+                .collect()
+        };
+        let mut dump = decode::map_dump(info, raw, &mut self.symbols);
+        if zero_if_empty
+            && dump.entries.is_empty()
+            && info.key.is_none()
+            && !info.kind.is_histogram()
+        {
+            let zero = decode::map_dump(
+                info,
+                vec![(vec![0; 8], vec![vec![0; 16]])],
+                &mut self.symbols,
+            );
+            dump.entries = zero.entries;
+        }
+        Some(dump)
+    }
+
+    fn print_map(&mut self, dump: &MapDump, top: usize, div: u64) {
+        match self.sink.format {
+            OutputFormat::Text => {
+                let bytes = text::format_map_bytes(dump, top, div);
+                self.sink.write(&bytes);
+            }
+            OutputFormat::Json => {
+                if !dump.entries.is_empty() {
+                    self.sink.line(&json::map(dump, top, div));
+                }
+            }
+        }
+    }
+
+    fn print_maps_at_exit(&mut self) {
+        let mut dumps = Vec::new();
+        for id in 0..self.compiled.maps.len() {
+            if let Some(d) = self.dump_map(id, false) {
+                if !d.entries.is_empty() {
+                    dumps.push(d);
+                }
+            }
+        }
+        match self.sink.format {
+            OutputFormat::Text => {
+                self.sink.write(b"\n\n");
+                let bytes = text::format_maps_at_exit(&dumps);
+                self.sink.write(&bytes);
+            }
+            OutputFormat::Json => {
+                dumps.sort_by(|a, b| a.name.cmp(&b.name));
+                for d in &dumps {
+                    self.sink.line(&json::map(d, 0, 1));
+                }
+            }
+        }
+    }
+
+    fn report_lost(&mut self) {
+        let Ok(map) = self.object.map(&self.compiled.lost_map) else {
+            return;
+        };
+        let lost: u64 = map
+            .percpu_entries()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .flat_map(|(_, values)| values.iter())
+                    .map(|v| {
+                        u64::from_le_bytes(
+                            v.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]),
+                        )
+                    })
+                    .sum()
+            })
+            .unwrap_or(0);
+        if lost > 0 {
+            match self.sink.format {
+                OutputFormat::Text => eprintln!("Lost {lost} events"),
+                OutputFormat::Json => self.sink.line(&json::lost_events(lost)),
+            }
+        }
+    }
+}

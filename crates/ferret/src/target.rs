@@ -1,0 +1,79 @@
+//! The running kernel as the compiler's [`Target`]: tracepoints from
+//! tracefs (mounted on first need), CPU count, and the start clock.
+
+use std::cell::OnceCell;
+use std::path::PathBuf;
+
+use ferret_compiler::Target;
+use ferret_kernel::tracefs;
+
+pub struct KernelTarget {
+    tracefs: OnceCell<Option<PathBuf>>,
+    ncpus: u64,
+    start_ns: u64,
+    verbose: bool,
+}
+
+impl KernelTarget {
+    pub fn new(verbose: bool) -> Self {
+        let ncpus = ferret_kernel::cpus::online().map_or(1, |c| c.len() as u64);
+        Self {
+            tracefs: OnceCell::new(),
+            ncpus,
+            start_ns: monotonic_ns(),
+            verbose,
+        }
+    }
+
+    /// tracefs, mounted if needed; `None` when it cannot be had.
+    pub fn tracefs(&self) -> Option<&PathBuf> {
+        self.tracefs
+            .get_or_init(|| match ferret_kernel::ensure_tracefs() {
+                Ok(m) => {
+                    if m.mounted_by_us && self.verbose {
+                        eprintln!("mounted tracefs at {}", m.path.display());
+                    }
+                    Some(m.path)
+                }
+                Err(e) => {
+                    if self.verbose {
+                        eprintln!("tracefs unavailable: {e}");
+                    }
+                    None
+                }
+            })
+            .as_ref()
+    }
+}
+
+impl Target for KernelTarget {
+    fn tracepoints(&self) -> Vec<(String, String)> {
+        self.tracefs()
+            .and_then(|t| tracefs::list_tracepoints(t).ok())
+            .unwrap_or_default()
+    }
+
+    fn tracepoint_format(&self, category: &str, event: &str) -> Option<String> {
+        let t = self.tracefs()?;
+        tracefs::read_format(t, category, event).ok()
+    }
+
+    fn ncpus(&self) -> u64 {
+        self.ncpus
+    }
+
+    fn start_ns(&self) -> u64 {
+        self.start_ns
+    }
+}
+
+/// `CLOCK_MONOTONIC` in ns, the clock of `bpf_ktime_get_ns`.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
