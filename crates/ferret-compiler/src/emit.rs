@@ -16,6 +16,10 @@ pub struct Emitter {
     map_relocs: Vec<(usize, usize)>,
 }
 
+/// A finished program: instructions and (instruction index, object map
+/// index) relocations.
+pub type Assembled = (Vec<Insn>, Vec<(usize, usize)>);
+
 /// Jumps the verifier cannot take: more than i16::MAX instructions away.
 #[derive(Debug)]
 pub struct JumpTooFar;
@@ -80,7 +84,7 @@ impl Emitter {
     }
 
     /// The instructions with every jump resolved, and the map relocations.
-    pub fn finish(mut self) -> Result<(Vec<Insn>, Vec<(usize, usize)>), JumpTooFar> {
+    pub fn finish(mut self) -> Result<Assembled, JumpTooFar> {
         for &(at, label) in &self.fixups {
             let target = self.labels[label.0].unwrap_or(self.insns.len());
             let off = target as i64 - at as i64 - 1;

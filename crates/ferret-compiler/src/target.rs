@@ -120,10 +120,10 @@ impl TracepointFormat {
             let (Some(offset), Some(size)) = (offset, size) else {
                 continue;
             };
-            if let Some(field) = parse_decl(decl, offset, size, signed) {
-                if !field.name.starts_with("common_") {
-                    fields.push(field);
-                }
+            if let Some(field) = parse_decl(decl, offset, size, signed)
+                && !field.name.starts_with("common_")
+            {
+                fields.push(field);
             }
         }
         TracepointFormat { fields }

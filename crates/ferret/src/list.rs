@@ -49,11 +49,9 @@ pub fn list(pattern: &str, verbose: bool) -> Result<(), Failure> {
             let short = format!("{cat}:{event}");
             if glob_match(&pattern, &full) || (bare && glob_match(&pattern, &short)) {
                 let _ = writeln!(out, "{full}");
-                if verbose {
-                    if let Ok(text) = tracefs::read_format(&mount.path, &cat, &event) {
-                        for f in TracepointFormat::parse(&text).fields {
-                            let _ = writeln!(out, "    {}", field_decl(&f));
-                        }
+                if verbose && let Ok(text) = tracefs::read_format(&mount.path, &cat, &event) {
+                    for f in TracepointFormat::parse(&text).fields {
+                        let _ = writeln!(out, "    {}", field_decl(&f));
                     }
                 }
             }

@@ -435,10 +435,10 @@ impl<'a> Session<'a> {
     fn print_maps_at_exit(&mut self) {
         let mut dumps = Vec::new();
         for id in 0..self.compiled.maps.len() {
-            if let Some(d) = self.dump_map(id, false) {
-                if !d.entries.is_empty() {
-                    dumps.push(d);
-                }
+            if let Some(d) = self.dump_map(id, false)
+                && !d.entries.is_empty()
+            {
+                dumps.push(d);
             }
         }
         match self.sink.format {

@@ -30,7 +30,7 @@ impl Lowerer<'_, '_> {
     /// Calls a helper that takes no arguments and returns r0 as a new value.
     fn helper_value(&mut self, id: i32, ty: Ty) -> TVal {
         self.e.push(Insn::call(id));
-        self.from_reg(Reg::R0, ty)
+        self.temp_from(Reg::R0, ty)
     }
 
     pub fn builtin(&mut self, name: &str, expr: &Expr) -> Res<TVal> {
@@ -42,7 +42,7 @@ impl Lowerer<'_, '_> {
                 } else {
                     self.narrow(Reg::R0, 4, false);
                 }
-                self.from_reg(Reg::R0, Ty::U32)
+                self.temp_from(Reg::R0, Ty::U32)
             }
             "uid" | "gid" => {
                 self.e.push(Insn::call(helper::GET_CURRENT_UID_GID));
@@ -51,14 +51,14 @@ impl Lowerer<'_, '_> {
                 } else {
                     self.narrow(Reg::R0, 4, false);
                 }
-                self.from_reg(Reg::R0, Ty::U32)
+                self.temp_from(Reg::R0, Ty::U32)
             }
             "nsecs" => self.helper_value(helper::KTIME_GET_NS, Ty::U64),
             "elapsed" => {
                 self.e.push(Insn::call(helper::KTIME_GET_NS));
                 let start = self.g.start_ns as i64;
                 self.e.alu_imm(AluOp::Sub, Reg::R0, start, Reg::R1);
-                self.from_reg(Reg::R0, Ty::U64)
+                self.temp_from(Reg::R0, Ty::U64)
             }
             "cpu" => self.helper_value(helper::GET_SMP_PROCESSOR_ID, Ty::U32),
             "cgroup" => self.helper_value(helper::GET_CURRENT_CGROUP_ID, Ty::U64),
@@ -142,7 +142,7 @@ impl Lowerer<'_, '_> {
         self.e.load_map(Reg::R2, obj);
         self.e.push(Insn::mov64_imm(Reg::R3, 0));
         self.e.push(Insn::call(helper::GET_STACKID));
-        Ok(self.from_reg(Reg::R0, Ty::KStack { limit }))
+        Ok(self.temp_from(Reg::R0, Ty::KStack { limit }))
     }
 
     /// `args.field` in a tracepoint probe, read straight from the record.
@@ -182,7 +182,7 @@ impl Lowerer<'_, '_> {
                 if signed {
                     self.narrow(Reg::R0, size as u8, true);
                 }
-                Ok(self.from_reg(
+                Ok(self.temp_from(
                     Reg::R0,
                     Ty::Int {
                         bytes: size as u8,
@@ -264,24 +264,24 @@ impl Lowerer<'_, '_> {
             }
             "print" => {
                 want(1..=3, "print(@map[, top[, divisor]]) or print(value)")?;
-                if let ExprKind::Map { name: m, keys } = &args[0].kind {
-                    if keys.is_empty() {
-                        let id = self.map_id(m, args[0].span);
-                        let top = match args.get(1) {
-                            Some(e) => self.eval_int(e)?,
-                            None => TVal::int(0),
-                        };
-                        let div = match args.get(2) {
-                            Some(e) => self.eval_int(e)?,
-                            None => TVal::int(1),
-                        };
-                        self.emit_event(
-                            EventKind::PrintMap,
-                            id as u32,
-                            &[(top, Ty::U64), (div, Ty::U64)],
-                        )?;
-                        return Ok(none);
-                    }
+                if let ExprKind::Map { name: m, keys } = &args[0].kind
+                    && keys.is_empty()
+                {
+                    let id = self.map_id(m, args[0].span);
+                    let top = match args.get(1) {
+                        Some(e) => self.eval_int(e)?,
+                        None => TVal::int(0),
+                    };
+                    let div = match args.get(2) {
+                        Some(e) => self.eval_int(e)?,
+                        None => TVal::int(1),
+                    };
+                    self.emit_event(
+                        EventKind::PrintMap,
+                        id as u32,
+                        &[(top, Ty::U64), (div, Ty::U64)],
+                    )?;
+                    return Ok(none);
                 }
                 want(1..=1, "print(value)")?;
                 let v = self.eval(&args[0])?;
@@ -365,7 +365,7 @@ impl Lowerer<'_, '_> {
                 match &len {
                     // len + 1 for the NUL, clamped to [1, cap] for the verifier.
                     Some(l) => {
-                        self.to_reg(l, Reg::R2);
+                        self.load_reg(l, Reg::R2);
                         self.e.push(Insn::alu64_imm(AluOp::Add, Reg::R2, 1));
                         self.e
                             .push(Insn::jmp_imm(JmpOp::Jle, Reg::R2, cap as i32, 1));
@@ -375,7 +375,7 @@ impl Lowerer<'_, '_> {
                     }
                     None => self.e.push(Insn::mov64_imm(Reg::R2, cap as i32)),
                 }
-                self.to_reg(&ptr, Reg::R3);
+                self.load_reg(&ptr, Reg::R3);
                 let read = if self.user_pointers() {
                     helper::PROBE_READ_USER_STR
                 } else {

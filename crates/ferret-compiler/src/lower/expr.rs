@@ -104,7 +104,7 @@ impl Lowerer<'_, '_> {
                     .with_label("not an integer"));
                 }
                 let v = self.owned(v);
-                self.to_reg(&v, Reg::R0);
+                self.load_reg(&v, Reg::R0);
                 match target {
                     Ty::Bool => {
                         self.e.push(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 1));
@@ -222,7 +222,7 @@ impl Lowerer<'_, '_> {
                     _ => v.ty.clone(),
                 };
                 let v = self.owned(v);
-                self.to_reg(&v, Reg::R0);
+                self.load_reg(&v, Reg::R0);
                 match op {
                     UnaryOp::Neg => self.e.push(Insn::neg64(Reg::R0)),
                     UnaryOp::BitNot => self.e.push(Insn::alu64_imm(AluOp::Xor, Reg::R0, -1)),
@@ -274,14 +274,14 @@ impl Lowerer<'_, '_> {
             _ => Ty::U64,
         };
         // Constant folding keeps literals cheap (`1 << 20`, `-1`).
-        if let (Val::Imm(x), Val::Imm(y)) = (&a.val, &b.val) {
-            if let Some(v) = fold(op, *x, *y) {
-                return Ok(TVal::new(Val::Imm(v), result_ty));
-            }
+        if let (Val::Imm(x), Val::Imm(y)) = (&a.val, &b.val)
+            && let Some(v) = fold(op, *x, *y)
+        {
+            return Ok(TVal::new(Val::Imm(v), result_ty));
         }
         let a = self.owned(a);
-        self.to_reg(&a, Reg::R0);
-        self.to_reg(&b, Reg::R1);
+        self.load_reg(&a, Reg::R0);
+        self.load_reg(&b, Reg::R1);
         self.release(b);
         match op {
             BinOp::Add => self.e.push(Insn::alu64_reg(AluOp::Add, Reg::R0, Reg::R1)),
@@ -346,7 +346,7 @@ impl Lowerer<'_, '_> {
         let short = self.e.new_label();
         let done = self.e.new_label();
         let a = self.eval_int(lhs)?;
-        self.to_reg(&a, Reg::R0);
+        self.load_reg(&a, Reg::R0);
         self.release(a);
         let (jop, short_value) = if op == BinOp::And {
             (JmpOp::Jeq, 0)
@@ -355,7 +355,7 @@ impl Lowerer<'_, '_> {
         };
         self.e.jump_if_imm(jop, Reg::R0, 0, short);
         let b = self.eval_int(rhs)?;
-        self.to_reg(&b, Reg::R0);
+        self.load_reg(&b, Reg::R0);
         self.release(b);
         self.e.push(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 1));
         self.e.push(Insn::mov64_imm(Reg::R0, 1));
@@ -404,12 +404,12 @@ impl Lowerer<'_, '_> {
         self.e.bind(done);
         self.release(a);
         self.release(b);
-        Ok(self.from_reg(Reg::R0, Ty::Bool))
+        Ok(self.temp_from(Reg::R0, Ty::Bool))
     }
 
     fn ternary(&mut self, cond: &Expr, then: &Expr, otherwise: &Expr) -> Res<TVal> {
         let c = self.eval_int(cond)?;
-        self.to_reg(&c, Reg::R0);
+        self.load_reg(&c, Reg::R0);
         self.release(c);
         let else_l = self.e.new_label();
         let done = self.e.new_label();
@@ -421,13 +421,13 @@ impl Lowerer<'_, '_> {
         if a_ty.is_scalar() {
             let out = self.alloc_scalar();
             let out = TVal::new(out, a_ty.clone());
-            self.to_reg(&a, Reg::R0);
+            self.load_reg(&a, Reg::R0);
             self.release(a);
             self.store_back(&out, Reg::R0);
             self.e.jump(done);
             self.e.bind(else_l);
             let b = self.eval_int(otherwise)?;
-            self.to_reg(&b, Reg::R0);
+            self.load_reg(&b, Reg::R0);
             let ty = a_ty.unify(&b.ty).unwrap_or(Ty::I64);
             self.release(b);
             self.store_back(&out, Reg::R0);
@@ -484,13 +484,13 @@ impl Lowerer<'_, '_> {
     fn inc_dec(&mut self, target: &Expr, increment: bool, prefix: bool) -> Res<TVal> {
         let old = self.eval_int(target)?;
         let old = self.owned(old);
-        self.to_reg(&old, Reg::R0);
+        self.load_reg(&old, Reg::R0);
         self.e.push(Insn::alu64_imm(
             AluOp::Add,
             Reg::R0,
             if increment { 1 } else { -1 },
         ));
-        let new = self.from_reg(Reg::R0, old.ty.clone());
+        let new = self.temp_from(Reg::R0, old.ty.clone());
         self.assign_to(target, &new)?;
         if prefix {
             self.release(old);

@@ -206,7 +206,7 @@ impl Lowerer<'_, '_> {
             self.e.bind(missing);
             self.e.push(Insn::mov64_imm(Reg::R0, 0));
             self.e.bind(done);
-            Ok(self.from_reg(Reg::R0, ty))
+            Ok(self.temp_from(Reg::R0, ty))
         } else {
             let place = self.alloc_mem(ty.size(), false);
             self.e.jump_if_imm(JmpOp::Jeq, Reg::R0, 0, missing);
@@ -248,7 +248,7 @@ impl Lowerer<'_, '_> {
             self.e.push(Insn::call(BPF_MAP_LOOKUP_PERCPU_ELEM));
             self.e.jump_if_imm(JmpOp::Jeq, Reg::R0, 0, skip);
             self.e.push(Insn::load(Size::DW, Reg::R1, Reg::R0, 0));
-            self.to_reg(&total, Reg::R0);
+            self.load_reg(&total, Reg::R0);
             self.e.push(Insn::alu64_reg(AluOp::Add, Reg::R0, Reg::R1));
             self.store_back(&total, Reg::R0);
             self.e.bind(skip);
@@ -407,7 +407,7 @@ impl Lowerer<'_, '_> {
         }
         let value = value.map(|v| self.owned(v));
         if let (Some(v), MapKind::Hist { .. } | MapKind::Lhist { .. }) = (&value, &kind) {
-            self.to_reg(v, Reg::R0);
+            self.load_reg(v, Reg::R0);
             match &kind {
                 MapKind::Hist { k } => self.log2_bucket(*k),
                 MapKind::Lhist { min, max, step } => self.linear_bucket(*min, *max, *step),
@@ -439,13 +439,13 @@ impl Lowerer<'_, '_> {
                 self.e.push(Insn::store(Size::DW, Reg::R0, 0, Reg::R1));
             }
             (MapKind::Sum { .. }, Some(v)) => {
-                self.to_reg(v, Reg::R2);
+                self.load_reg(v, Reg::R2);
                 self.e.push(Insn::load(Size::DW, Reg::R1, Reg::R0, 0));
                 self.e.push(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R2));
                 self.e.push(Insn::store(Size::DW, Reg::R0, 0, Reg::R1));
             }
             (MapKind::Avg | MapKind::Stats, Some(v)) => {
-                self.to_reg(v, Reg::R2);
+                self.load_reg(v, Reg::R2);
                 self.e.push(Insn::load(Size::DW, Reg::R1, Reg::R0, 0));
                 self.e.push(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R2));
                 self.e.push(Insn::store(Size::DW, Reg::R0, 0, Reg::R1));
@@ -457,7 +457,7 @@ impl Lowerer<'_, '_> {
                 // Value at +0, "set" flag at +8: a CPU that never saw a value
                 // must not contribute its zero.
                 let set = self.e.new_label();
-                self.to_reg(v, Reg::R2);
+                self.load_reg(v, Reg::R2);
                 self.e.push(Insn::load(Size::DW, Reg::R1, Reg::R0, 8));
                 self.e.jump_if_imm(JmpOp::Jeq, Reg::R1, 0, set);
                 self.e.push(Insn::load(Size::DW, Reg::R1, Reg::R0, 0));

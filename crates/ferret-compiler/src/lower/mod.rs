@@ -16,7 +16,7 @@ use ferret_bpf::{Insn, JmpOp, Reg, Size};
 use ferret_syntax::ast::{self, Program};
 use ferret_syntax::{Diagnostic, Span};
 
-use crate::emit::{Emitter, Label};
+use crate::emit::{Assembled, Emitter, Label};
 use crate::probes::{ProbeResolver, ResolvedProbe};
 use crate::program::{Attach, CompiledProgram, MapInfo, MapKind, PrintfInfo, ProgramInfo};
 use crate::target::Target;
@@ -406,7 +406,7 @@ impl<'g, 'o> Lowerer<'g, 'o> {
         if let Some(pred) = &probe.predicate {
             match self.eval(pred) {
                 Ok(v) => {
-                    self.to_reg(&v, Reg::R0);
+                    self.load_reg(&v, Reg::R0);
                     self.release(v);
                     let exit = self.exit_label;
                     self.e.jump_if_imm(JmpOp::Jeq, Reg::R0, 0, exit);
@@ -418,7 +418,7 @@ impl<'g, 'o> Lowerer<'g, 'o> {
     }
 
     /// Prologue (save ctx, find scratch memory) + body + epilogue.
-    fn finish(self) -> Result<(Vec<Insn>, Vec<(usize, usize)>), Diagnostic> {
+    fn finish(self) -> Result<Assembled, Diagnostic> {
         let Lowerer {
             g,
             mut e,

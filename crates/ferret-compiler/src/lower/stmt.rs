@@ -31,14 +31,12 @@ impl Lowerer<'_, '_> {
                 self.release(v);
             }
             StmtKind::Assign { target, op, value } => {
-                if op.is_none() {
-                    if let ExprKind::Map { name, keys } = &target.kind {
-                        if let ExprKind::Call { name: f, args, .. } = &value.kind {
-                            if super::maps::is_aggregation(f) {
-                                return self.aggregate(name, keys, f, args, target, value);
-                            }
-                        }
-                    }
+                if op.is_none()
+                    && let ExprKind::Map { name, keys } = &target.kind
+                    && let ExprKind::Call { name: f, args, .. } = &value.kind
+                    && super::maps::is_aggregation(f)
+                {
+                    return self.aggregate(name, keys, f, args, target, value);
                 }
                 let v = match op {
                     None => self.eval(value)?,
@@ -119,7 +117,7 @@ impl Lowerer<'_, '_> {
                 otherwise,
             } => {
                 let c = self.eval_int(cond)?;
-                self.to_reg(&c, Reg::R0);
+                self.load_reg(&c, Reg::R0);
                 self.release(c);
                 let else_l = self.e.new_label();
                 let done = self.e.new_label();
@@ -159,7 +157,7 @@ impl Lowerer<'_, '_> {
                 let done = self.e.new_label();
                 self.e.bind(top);
                 let c = self.eval_int(cond)?;
-                self.to_reg(&c, Reg::R0);
+                self.load_reg(&c, Reg::R0);
                 self.release(c);
                 self.e.jump_if_imm(JmpOp::Jeq, Reg::R0, 0, done);
                 self.loops.push((top, done));

@@ -95,10 +95,10 @@ impl Lowerer<'_, '_> {
     /// Returns a value's register to the pool. Memory is not reused within a
     /// program: it is bounded by the program's size.
     pub fn release(&mut self, v: TVal) {
-        if let Val::Reg(r) = v.val {
-            if !self.free_regs.contains(&r) {
-                self.free_regs.push(r);
-            }
+        if let Val::Reg(r) = v.val
+            && !self.free_regs.contains(&r)
+        {
+            self.free_regs.push(r);
         }
     }
 
@@ -147,7 +147,7 @@ impl Lowerer<'_, '_> {
     }
 
     /// Loads a scalar value into `reg` (one of r0..r5).
-    pub fn to_reg(&mut self, v: &TVal, reg: Reg) {
+    pub fn load_reg(&mut self, v: &TVal, reg: Reg) {
         match &v.val {
             Val::Imm(i) => self.e.mov_imm(reg, *i),
             Val::Reg(r) => {
@@ -162,7 +162,7 @@ impl Lowerer<'_, '_> {
     }
 
     /// Moves `reg` into a fresh temporary.
-    pub fn from_reg(&mut self, reg: Reg, ty: Ty) -> TVal {
+    pub fn temp_from(&mut self, reg: Reg, ty: Ty) -> TVal {
         let val = self.alloc_scalar();
         match &val {
             Val::Reg(r) => self.e.push(Insn::mov64_reg(*r, reg)),
@@ -178,10 +178,10 @@ impl Lowerer<'_, '_> {
         match v.val {
             Val::Reg(_) | Val::Slot(_) => v,
             _ => {
-                self.to_reg(&v, Reg::R0);
+                self.load_reg(&v, Reg::R0);
                 let ty = v.ty.clone();
                 self.release(v);
-                self.from_reg(Reg::R0, ty)
+                self.temp_from(Reg::R0, ty)
             }
         }
     }
@@ -254,7 +254,7 @@ impl Lowerer<'_, '_> {
                 }
             }
             _ => {
-                self.to_reg(v, Reg::R0);
+                self.load_reg(v, Reg::R0);
                 self.e
                     .push(Insn::store(Size::DW, dst.reg(), dst.off16(), Reg::R0));
             }
@@ -266,7 +266,7 @@ impl Lowerer<'_, '_> {
         if ty.is_scalar() {
             self.e
                 .push(Insn::load(Size::DW, Reg::R0, src.reg(), src.off16()));
-            self.from_reg(Reg::R0, ty.clone())
+            self.temp_from(Reg::R0, ty.clone())
         } else {
             TVal::new(Val::Mem(src), ty.clone())
         }

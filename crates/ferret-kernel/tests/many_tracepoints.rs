@@ -1,0 +1,38 @@
+//! Attaching every syscall tracepoint, and handing the slow detach to a
+//! background process. In its own test binary: the background process keeps
+//! every fd of the process that forked it until that process exits.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use ferret_kernel::{load, tracefs};
+
+#[test]
+fn attaching_every_syscall_tracepoint_is_fast() -> TestResult {
+    let Some(tfs) = kernel() else { return Ok(()) };
+    let points: Vec<_> = tracefs::list_tracepoints(&tfs)?
+        .into_iter()
+        .filter(|(c, _)| c == "syscalls")
+        .collect();
+    let elf = counter_object("tracepoint/syscalls", "every")?;
+    let mut obj = load(&elf)?;
+    let start = Instant::now();
+    for (cat, ev) in &points {
+        obj.attach_tracepoint("every", cat, ev)?;
+    }
+    let took = start.elapsed();
+    eprintln!("attached {} tracepoints in {took:?}", points.len());
+    assert!(took < Duration::from_secs(1));
+    getppid_a_few_times(2);
+    assert!(counter_value(&obj)? >= 4);
+    // Detaching is slow in the kernel (an RCU grace period per tracepoint,
+    // serialised under a mutex), so it happens in the background.
+    let start = Instant::now();
+    obj.detach_in_background()?;
+    let took = start.elapsed();
+    eprintln!("handed off detaching in {took:?}");
+    assert!(took < Duration::from_secs(1));
+    Ok(())
+}
