@@ -264,7 +264,7 @@ pub fn compile(
                 diags.append(&mut l.diags);
                 continue;
             }
-            let name = format!("p{}", programs.len());
+            let name = format!("ferret_p{}", programs.len());
             let (insns, relocs) = match l.finish() {
                 Ok(r) => r,
                 Err(d) => {
