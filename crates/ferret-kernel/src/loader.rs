@@ -95,6 +95,9 @@ pub enum PerfTarget {
     Software { event: SoftwareEvent, period: u64 },
 }
 
+/// Process name (`comm`) of the background detacher, as `ps` shows it.
+pub const DETACHER_NAME: &std::ffi::CStr = c"ferret-detach";
+
 /// A loaded eBPF object: its maps exist, its programs are loaded lazily on
 /// first attach or run.
 #[derive(Debug)]
@@ -298,8 +301,8 @@ impl LoadedObject {
             return Err(fork_err(io::Error::last_os_error()));
         }
         let [read_fd, write_fd] = fds;
-        // SAFETY: the child below only makes async-signal-safe calls (setsid,
-        // close, read, _exit) and never returns, as required after forking a
+        // SAFETY: the child below only makes async-signal-safe calls (prctl,
+        // setsid, close, read, _exit) and never returns, as required after forking a
         // multi-threaded process.
         match unsafe { libc::fork() } {
             -1 => {
@@ -316,6 +319,7 @@ impl LoadedObject {
                 // SAFETY: async-signal-safe calls on fds this process owns;
                 // `byte` is a valid one-byte buffer; _exit does not return.
                 unsafe {
+                    libc::prctl(libc::PR_SET_NAME, DETACHER_NAME.as_ptr());
                     libc::setsid();
                     libc::close(0);
                     libc::close(1);

@@ -18,6 +18,7 @@ fn attaching_every_syscall_tracepoint_is_fast() -> TestResult {
         .collect();
     let elf = counter_object("tracepoint/syscalls", "every")?;
     let mut obj = load(&elf)?;
+    wait_for_earlier_detachers();
     let start = Instant::now();
     for (cat, ev) in &points {
         obj.attach_tracepoint("every", cat, ev)?;
@@ -35,4 +36,26 @@ fn attaching_every_syscall_tracepoint_is_fast() -> TestResult {
     eprintln!("handed off detaching in {took:?}");
     assert!(took < Duration::from_secs(1));
     Ok(())
+}
+
+/// A detacher left by an earlier run holds the kernel's trace event mutex
+/// for a while, which would stall attaching here.
+fn wait_for_earlier_detachers() {
+    let name = ferret_kernel::loader::DETACHER_NAME
+        .to_string_lossy()
+        .into_owned();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        let busy = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == name)
+            });
+        if !busy {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
