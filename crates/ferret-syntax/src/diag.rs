@@ -145,27 +145,38 @@ impl fmt::Display for Severity {
 }
 
 /// Finds the candidate closest to `name` by edit distance, for "did you
-/// mean" help. Returns `None` when nothing is reasonably close.
+/// mean" help. Returns `None` when nothing is reasonably close. Swapped
+/// neighbours count as one edit, and among equally close candidates the one
+/// nearest in length wins, so `prinft` suggests `printf`, not `print`.
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).max(1) + 1;
+    let len = name.chars().count();
+    let limit = (len / 3).max(1) + 1;
     candidates
         .into_iter()
         .map(|c| (edit_distance(name, c), c))
         .filter(|&(d, _)| d <= limit && d > 0)
-        .min_by_key(|&(d, c)| (d, c.len()))
+        .min_by_key(|&(d, c)| (d, c.chars().count().abs_diff(len), c))
         .map(|(_, c)| c)
 }
 
+/// Levenshtein distance plus transpositions of adjacent characters
+/// (optimal string alignment).
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    let mut before: Vec<usize> = Vec::new();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
+    for (i, &ca) in a.iter().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, &cb) in b.iter().enumerate() {
             let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+            let mut d = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+            if i > 0 && j > 0 && ca == b[j - 1] && a[i - 1] == cb {
+                d = d.min(before[j - 1] + 1);
+            }
+            cur[j + 1] = d;
         }
-        prev = cur;
+        before = std::mem::replace(&mut prev, cur);
     }
     prev[b.len()]
 }
@@ -205,4 +216,25 @@ fn render(d: &Diagnostic, file: &SourceFile) -> String {
         let _ = writeln!(out, "{pad} = note: {note}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_prefers_a_swap_of_the_same_length() {
+        let names = ["print", "printf", "pid", "exit"];
+        assert_eq!(closest("prinft", names), Some("printf"));
+        assert_eq!(closest("pdi", names), Some("pid"));
+        assert_eq!(closest("zzzzzz", names), None);
+        assert_eq!(closest("printf", names), Some("print"));
+    }
+
+    #[test]
+    fn edit_distance_counts_a_transposition_once() {
+        assert_eq!(edit_distance("ab", "ba"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
 }
