@@ -136,7 +136,14 @@ impl TracepointFormat {
 
 fn parse_decl(decl: &str, offset: u32, size: u32, signed: bool) -> Option<TracepointField> {
     let data_loc = decl.starts_with("__data_loc");
-    let decl = decl.trim_start_matches("__data_loc").trim();
+    // `__data_loc char[] name` puts the brackets before the name.
+    let stripped;
+    let decl = if data_loc {
+        stripped = decl.trim_start_matches("__data_loc").replace("[]", "");
+        stripped.trim()
+    } else {
+        decl
+    };
     // The name is the last identifier, possibly followed by `[N]` or `[]`.
     let (head, array) = match decl.find('[') {
         Some(i) => (&decl[..i], Some(decl[i + 1..].trim_end_matches(']').trim())),
