@@ -96,6 +96,11 @@ impl Sink {
         self.write(b"\n");
     }
 
+    /// One JSON record; the `json` functions end each with its newline.
+    fn write_json(&mut self, record: &str) {
+        self.write(record.as_bytes());
+    }
+
     fn flush(&mut self) {
         let _ = self.out.flush();
     }
@@ -239,7 +244,7 @@ impl<'a> Session<'a> {
                     );
                 }
                 OutputFormat::Json => {
-                    self.sink.line(&json::attached_probes(count as u64));
+                    self.sink.write_json(&json::attached_probes(count as u64));
                 }
             }
         }
@@ -336,7 +341,7 @@ impl<'a> Session<'a> {
                 let text = printf::format(&self.printf_formats[id], &args);
                 match self.sink.format {
                     OutputFormat::Text => self.sink.write(&text),
-                    OutputFormat::Json => self.sink.line(&json::printf(&text)),
+                    OutputFormat::Json => self.sink.write_json(&json::printf(&text)),
                 }
             }
             Some(EventKind::Exit) => {
@@ -354,7 +359,7 @@ impl<'a> Session<'a> {
                 let v = decode::value(ev, 8, ty, &mut self.symbols);
                 match self.sink.format {
                     OutputFormat::Text => self.sink.write(&text::format_print_value(&v)),
-                    OutputFormat::Json => self.sink.line(&json::value(&v)),
+                    OutputFormat::Json => self.sink.write_json(&json::value(&v)),
                 }
             }
             Some(EventKind::PrintMap) => {
@@ -426,7 +431,7 @@ impl<'a> Session<'a> {
             }
             OutputFormat::Json => {
                 if !dump.entries.is_empty() {
-                    self.sink.line(&json::map(dump, top, div));
+                    self.sink.write_json(&json::map(dump, top, div));
                 }
             }
         }
@@ -450,7 +455,7 @@ impl<'a> Session<'a> {
             OutputFormat::Json => {
                 dumps.sort_by(|a, b| a.name.cmp(&b.name));
                 for d in &dumps {
-                    self.sink.line(&json::map(d, 0, 1));
+                    self.sink.write_json(&json::map(d, 0, 1));
                 }
             }
         }
@@ -477,7 +482,7 @@ impl<'a> Session<'a> {
         if lost > 0 {
             match self.sink.format {
                 OutputFormat::Text => eprintln!("Lost {lost} events"),
-                OutputFormat::Json => self.sink.line(&json::lost_events(lost)),
+                OutputFormat::Json => self.sink.write_json(&json::lost_events(lost)),
             }
         }
     }
