@@ -105,14 +105,23 @@ pub struct Settings {
 impl RawArgs {
     /// Resolves the flags into settings, or a usage error message.
     pub fn resolve(self) -> Result<Settings, String> {
-        let verbose = self.verbose;
+        let mut verbose = self.verbose;
+        // `-lv` is `-l -v`, as with bpftrace's getopt; clap would read the
+        // `v` as -l's pattern.
+        let list = match self.list {
+            Some(p) if p == "v" => {
+                verbose = true;
+                Some("*".to_string())
+            }
+            other => other,
+        };
         if self.version {
             return Ok(Settings {
                 command: Command::Version,
                 verbose,
             });
         }
-        if let Some(pattern) = self.list {
+        if let Some(pattern) = list {
             // `ferret -l 'pattern'` may also arrive with the pattern
             // positional when written `-l -- pattern`.
             let pattern = match (pattern.as_str(), self.rest.first()) {
@@ -208,6 +217,16 @@ mod tests {
         assert!(matches!(s.command, Command::List { pattern } if pattern == "*"));
         let s = resolve(&["-l", "tracepoint:sched:*"]).unwrap();
         assert!(matches!(s.command, Command::List { pattern } if pattern == "tracepoint:sched:*"));
+    }
+
+    #[test]
+    fn lv_is_list_and_verbose() {
+        let s = resolve(&["-lv", "tracepoint:sched:*"]).unwrap();
+        assert!(s.verbose);
+        assert!(matches!(s.command, Command::List { pattern } if pattern == "tracepoint:sched:*"));
+        let s = resolve(&["-lv"]).unwrap();
+        assert!(s.verbose);
+        assert!(matches!(s.command, Command::List { pattern } if pattern == "*"));
     }
 
     #[test]
