@@ -88,7 +88,9 @@ impl<'t> ProbeResolver<'t> {
                 let (unit, _) = rest.split_once(':').unwrap_or(("", rest));
                 let attach = if unit.eq_ignore_ascii_case("hz") {
                     let hz = parse_count(&rest[3..]).map_err(|m| {
-                        err(format!("invalid profile probe '{text}': {m}")).with_label("here")
+                        err(format!("invalid profile probe '{text}': {m}"))
+                            .with_label("here")
+                            .with_help("write it as profile:hz:99, profile:ms:10 or profile:s:1")
                     })?;
                     Attach::Profile {
                         frequency_hz: Some(hz),
@@ -112,11 +114,22 @@ impl<'t> ProbeResolver<'t> {
                 }])
             }
             "kprobe" | "k" | "kretprobe" | "kr" | "fentry" | "f" | "kfunc" | "fexit" | "fr"
-            | "kretfunc" => Err(err(format!(
-                "{provider_lc} probes are not supported by this build of ferret yet"
-            ))
-            .with_label("kernel dynamic probe")
-            .with_help("use a tracepoint where one covers the event (ferret -l 'tracepoint:*')")),
+            | "kretfunc" => {
+                let d = err(format!(
+                    "{provider_lc} probes are not supported by this build of ferret yet"
+                ))
+                .with_label("kernel dynamic probe");
+                let exit = matches!(
+                    provider_lc.as_str(),
+                    "kretprobe" | "kr" | "fexit" | "fr" | "kretfunc"
+                );
+                Err(match self.syscall_tracepoint_for(rest, exit) {
+                    Some(tp) => d.with_help(format!("the syscall has a tracepoint: use '{tp}'")),
+                    None => d.with_help(
+                        "use a tracepoint where one covers the event (ferret -l 'tracepoint:*')",
+                    ),
+                })
+            }
             _ if PROBE_KINDS
                 .iter()
                 .any(|(k, a)| *k == provider_lc || (!a.is_empty() && *a == provider)) =>
@@ -134,6 +147,34 @@ impl<'t> ProbeResolver<'t> {
                 Err(d)
             }
         }
+    }
+
+    /// For a kprobe on a syscall's kernel function (`do_sys_openat2`,
+    /// `__x64_sys_read`, `ksys_write`), the syscalls tracepoint that sees
+    /// the same call, if the target has it.
+    fn syscall_tracepoint_for(&mut self, func: &str, exit: bool) -> Option<String> {
+        let mut name = func.rsplit(':').next()?;
+        for prefix in [
+            "__x64_sys_",
+            "__arm64_sys_",
+            "__se_sys_",
+            "__do_sys_",
+            "do_sys_",
+            "ksys_",
+            "vfs_",
+            "sys_",
+        ] {
+            if let Some(rest) = name.strip_prefix(prefix) {
+                name = rest;
+                break;
+            }
+        }
+        let event = format!("sys_{}_{name}", if exit { "exit" } else { "enter" });
+        let target = self.target;
+        let all = self.tracepoints.get_or_insert_with(|| target.tracepoints());
+        all.iter()
+            .any(|(c, e)| c == "syscalls" && *e == event)
+            .then(|| format!("tracepoint:syscalls:{event}"))
     }
 
     fn tracepoint(
@@ -162,6 +203,20 @@ impl<'t> ProbeResolver<'t> {
             Vec::new()
         };
         if matches.is_empty() {
+            let known_cat = all.iter().any(|(c, _)| glob_match(cat, c));
+            let list = if known_cat {
+                format!("list them with: ferret -l 'tracepoint:{cat}:*'")
+            } else {
+                "list the categories with: ferret -l 'tracepoint:*'".to_string()
+            };
+            if wild(cat) || wild(event) {
+                return Err(Diagnostic::error(
+                    ap.span,
+                    format!("no tracepoint matches tracepoint:{cat}:{event}"),
+                )
+                .with_label("matches nothing")
+                .with_help(list));
+            }
             let mut d = Diagnostic::error(ap.span, format!("tracepoint not found: {cat}:{event}"))
                 .with_label("no such tracepoint");
             let full = format!("{cat}:{event}");
@@ -169,7 +224,7 @@ impl<'t> ProbeResolver<'t> {
             if let Some(best) = closest(&full, names.iter().map(String::as_str)) {
                 d = d.with_help(format!("did you mean 'tracepoint:{best}'?"));
             } else {
-                d = d.with_help(format!("list them with: ferret -l 'tracepoint:{cat}:*'"));
+                d = d.with_help(list);
             }
             return Err(d);
         }
