@@ -185,6 +185,12 @@ pub fn compile(
             "the program has no probes",
         )]);
     }
+    // Every string capacity is a multiple of 8: values are copied and
+    // compared 8 bytes at a time.
+    let opts = &Options {
+        max_strlen: crate::types::align8(opts.max_strlen.clamp(8, 16 * 1024)),
+        ..opts.clone()
+    };
     let mut resolver = ProbeResolver::new(target);
     let mut diags = Vec::new();
     let mut probes: Vec<(&ast::Probe, Vec<ResolvedProbe>)> = Vec::new();
