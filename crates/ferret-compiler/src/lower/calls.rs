@@ -84,11 +84,25 @@ impl Lowerer<'_, '_> {
                     .with_help("write args.FIELD; list the fields with ferret -lv 'tracepoint:CATEGORY:EVENT'"));
             }
             "retval" | "func" => {
-                return Err(Diagnostic::error(
+                let mut d = Diagnostic::error(
                     expr.span,
                     format!("'{name}' is not available in {} probes", self.probe_kind()),
                 )
-                .with_label("not available here"));
+                .with_label("not available here");
+                if let Attach::Tracepoint { category, event } = &self.probe.attach {
+                    let exit_call = event.strip_prefix("sys_exit_");
+                    let enter_call = event.strip_prefix("sys_enter_");
+                    d = d.with_help(match (name, category.as_str(), exit_call, enter_call) {
+                        ("retval", "syscalls", Some(_), _) => {
+                            "the syscall's return value is args.ret".to_string()
+                        }
+                        ("retval", "syscalls", None, Some(call)) => format!(
+                            "a syscall's return value is args.ret in tracepoint:syscalls:sys_exit_{call}"
+                        ),
+                        _ => "tracepoint arguments are read with args.FIELD".to_string(),
+                    });
+                }
+                return Err(d);
             }
             n if n.starts_with("arg") && n[3..].parse::<u32>().is_ok() => {
                 let mut d = Diagnostic::error(
@@ -234,11 +248,7 @@ impl Lowerer<'_, '_> {
             } else {
                 Err(Diagnostic::error(
                     expr.span,
-                    format!(
-                        "{name}() got {} argument{}",
-                        args.len(),
-                        if args.len() == 1 { "" } else { "s" }
-                    ),
+                    format!("{name}() {}, {} given", takes(&n), args.len()),
                 )
                 .with_label("wrong number of arguments")
                 .with_help(format!("usage: {usage}")))
@@ -427,12 +437,28 @@ impl Lowerer<'_, '_> {
                 args[0].span,
                 "printf's first argument must be a string literal",
             )
-            .with_label("not a format string"));
+            .with_label("not a format string")
+            .with_help("write the format inline: printf(\"%s\\n\", $var)"));
         };
+        // The error's offset is into the unescaped bytes, which need not line
+        // up with the source, so mark the whole format and quote the
+        // conversion.
         let pieces = printf::parse(fmt).map_err(|e| {
-            let at = args[0].span.start as usize + 1 + e.offset;
-            Diagnostic::error(Span::new(at, at + 2), e.message.clone())
-                .with_label("invalid conversion")
+            let rest = fmt.get(e.offset + 1..).unwrap_or_default();
+            let len = rest
+                .iter()
+                .position(u8::is_ascii_alphabetic)
+                .map_or(rest.len(), |i| i + 1);
+            let conv = String::from_utf8_lossy(&fmt[e.offset..e.offset + 1 + len]);
+            Diagnostic::error(
+                args[0].span,
+                format!("printf: unsupported conversion '{conv}'"),
+            )
+            .with_label("in this format")
+            .with_help(
+                "ferret prints integers and strings: use %d, %u, %x, %o, %c, %s, %p or %r; \
+                 write %% for a literal '%'",
+            )
         })?;
         let convs: Vec<&printf::Conversion> = pieces
             .iter()
@@ -452,7 +478,8 @@ impl Lowerer<'_, '_> {
                     if args.len() == 2 { " was" } else { "s were" }
                 ),
             )
-            .with_label("mismatched arguments"));
+            .with_label("mismatched arguments")
+            .with_help("give one argument per conversion; write %% for a literal '%'"));
         }
         let mut vals = Vec::new();
         for (conv, arg) in convs.iter().zip(&args[1..]) {
@@ -565,5 +592,15 @@ fn spec_char(spec: printf::Spec) -> &'static str {
         Spec::BufHex => "rx",
         Spec::BufHexSpaced => "rh",
         Spec::Gfp => "gr",
+    }
+}
+
+/// `takes 1 argument`, `takes 1 or 2 arguments`, `takes 1 to 64 arguments`.
+pub(super) fn takes(n: &std::ops::RangeInclusive<usize>) -> String {
+    let (lo, hi) = (*n.start(), *n.end());
+    match hi - lo {
+        0 => format!("takes {lo} argument{}", if lo == 1 { "" } else { "s" }),
+        1 => format!("takes {lo} or {hi} arguments"),
+        _ => format!("takes {lo} to {hi} arguments"),
     }
 }

@@ -289,17 +289,13 @@ impl Lowerer<'_, '_> {
         target: &Expr,
         call: &Expr,
     ) -> Res<()> {
-        let arity = |n: usize, usage: &str| -> Res<()> {
-            if args.len() == n {
+        let arity = |n: std::ops::RangeInclusive<usize>, usage: &str| -> Res<()> {
+            if n.contains(&args.len()) {
                 Ok(())
             } else {
                 Err(Diagnostic::error(
                     call.span,
-                    format!(
-                        "{f}() takes {n} argument{}, {} given",
-                        if n == 1 { "" } else { "s" },
-                        args.len()
-                    ),
+                    format!("{f}() {}, {} given", super::calls::takes(&n), args.len()),
                 )
                 .with_label("wrong number of arguments")
                 .with_help(format!("usage: {usage}")))
@@ -327,21 +323,19 @@ impl Lowerer<'_, '_> {
         // Evaluate the argument before the map lookup: helpers clobber r0-r5.
         let value = match f {
             "count" => {
-                arity(0, "@x = count()")?;
+                arity(0..=0, "@x = count()")?;
                 None
             }
             "hist" => {
-                if args.is_empty() || args.len() > 2 {
-                    arity(1, "@x = hist(value[, k])")?;
-                }
+                arity(1..=2, "@x = hist(value[, k])")?;
                 Some(self.eval_int(&args[0])?)
             }
             "lhist" => {
-                arity(4, "@x = lhist(value, min, max, step)")?;
+                arity(4..=4, "@x = lhist(value, min, max, step)")?;
                 Some(self.eval_int(&args[0])?)
             }
             _ => {
-                arity(1, &format!("@x = {f}(value)"))?;
+                arity(1..=1, &format!("@x = {f}(value)"))?;
                 Some(self.eval_int(&args[0])?)
             }
         };
