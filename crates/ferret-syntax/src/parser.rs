@@ -1206,6 +1206,43 @@ impl<'a> Parser<'a> {
             });
         }
         self.expect(&T::RParen, "')'")?;
+        // `(float)x`: a word in parentheses directly followed by an operand
+        // was meant as a cast to a type ferret does not know.
+        if let ExprKind::Ident(name) = &first.kind
+            && matches!(
+                self.peek_kind(),
+                T::Int(_) | T::Str(_) | T::Ident(_) | T::Var(_) | T::Map(_) | T::LParen
+            )
+        {
+            let mut d = Diagnostic::error(first.span, format!("unknown type '{name}' in cast"))
+                .with_label("not a type");
+            let c_name = match name.as_str() {
+                "int" | "long" | "s64" | "i64" => Some("int64"),
+                "unsigned" | "uint" | "ulong" | "u64" | "size_t" => Some("uint64"),
+                "u32" => Some("uint32"),
+                "s32" | "i32" => Some("int32"),
+                "u16" => Some("uint16"),
+                "u8" | "char" => Some("uint8"),
+                _ => crate::diag::closest(
+                    name,
+                    TYPE_WORDS
+                        .iter()
+                        .copied()
+                        .filter(|w| w.starts_with("int") || w.starts_with("uint")),
+                ),
+            };
+            d = match c_name {
+                Some(t) => d.with_help(format!("did you mean '{t}'?")),
+                None if matches!(name.as_str(), "float" | "double") => d.with_help(
+                    "eBPF has no floating point; cast to an integer type like int64 or uint64",
+                ),
+                None => d.with_help(
+                    "cast to bool, int8, int16, int32, int64, uint8, uint16, uint32 or uint64",
+                ),
+            };
+            self.report(d);
+            return Err(Failed);
+        }
         Ok(Expr {
             kind: first.kind,
             span: self.span_from(start),
