@@ -186,6 +186,12 @@ impl<'a> Lexer<'a> {
         std::mem::take(&mut self.diags)
     }
 
+    /// Where the last lexical error ended, so the parser can leave out the
+    /// errors that follow from it on the same line.
+    pub(crate) fn last_error_end(&self) -> Option<u32> {
+        self.diags.last().map(|d| d.span.end)
+    }
+
     pub(crate) fn diag_count(&self) -> usize {
         self.diags.len()
     }
@@ -374,7 +380,7 @@ impl<'a> Lexer<'a> {
         self.pos += c.len_utf8();
         let mut d = Diagnostic::error(
             Span::new(start, self.pos),
-            format!("invalid character '{}'", c.escape_default()),
+            format!("invalid character '{}'", c.escape_debug()),
         )
         .with_label("not valid here");
         if c == '\'' {

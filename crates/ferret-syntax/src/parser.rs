@@ -220,10 +220,20 @@ impl<'a> Parser<'a> {
     }
 
     /// Records an error, unless it is about the end of input after an
-    /// unterminated string or comment swallowed the real end.
+    /// unterminated string or comment swallowed the real end, or it follows
+    /// a lexical error (a stray character) on the same line.
     fn report(&mut self, d: Diagnostic) {
         let at_eof = d.span.start as usize >= self.text.len();
         if at_eof && self.lexer.saw_unterminated() {
+            return;
+        }
+        if let Some(end) = self.lexer.last_error_end()
+            && end <= d.span.start
+            && self
+                .text
+                .get(end as usize..d.span.start as usize)
+                .is_some_and(|between| !between.contains('\n'))
+        {
             return;
         }
         self.errors.push(d);

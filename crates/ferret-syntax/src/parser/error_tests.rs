@@ -131,14 +131,10 @@ fn invalid_character() {
     check(
         "BEGIN { $x = 1 € 2; }",
         &[
-            "stdin:1:16: error: invalid character '\\u{20ac}'",
+            "stdin:1:16: error: invalid character '€'",
             "  |",
             "1 | BEGIN { $x = 1 € 2; }",
             "  |                ^ not valid here",
-            "stdin:1:18: error: expected ';' but found integer '2'",
-            "  |",
-            "1 | BEGIN { $x = 1 € 2; }",
-            "  |                  ^ expected ';'",
         ],
     );
 }
