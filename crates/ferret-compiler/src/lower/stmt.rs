@@ -168,11 +168,17 @@ impl Lowerer<'_, '_> {
             }
             StmtKind::Break | StmtKind::Continue => {
                 let Some(&(top, done)) = self.loops.last() else {
+                    let word = if matches!(stmt.kind, StmtKind::Break) {
+                        "break"
+                    } else {
+                        "continue"
+                    };
                     return Err(Diagnostic::error(
                         stmt.span,
-                        "break or continue outside of a loop",
+                        format!("'{word}' outside of a loop"),
                     )
-                    .with_label("not in a loop"));
+                    .with_label("not in a loop")
+                    .with_help("to leave the probe early use 'return'"));
                 };
                 let to = if matches!(stmt.kind, StmtKind::Break) {
                     done
@@ -217,7 +223,10 @@ impl Lowerer<'_, '_> {
                         target.span,
                         "positional parameters cannot be assigned",
                     )
-                    .with_label("read-only"));
+                    .with_label("read-only")
+                    .with_help(format!(
+                        "copy it into a variable and change that: $v = ${name};"
+                    )));
                 }
                 let found = self
                     .scopes
