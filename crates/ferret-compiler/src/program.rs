@@ -34,6 +34,8 @@ pub struct ProgramInfo {
     pub name: String,
     /// The probe as the user knows it (`tracepoint:syscalls:sys_enter_openat`).
     pub probe: String,
+    /// The attach points it came from, for errors from the kernel.
+    pub span: ferret_syntax::Span,
     pub attach: Attach,
     /// Instructions, for `--dump`.
     pub insns: Vec<ferret_bpf::Insn>,

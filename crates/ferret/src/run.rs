@@ -4,11 +4,11 @@
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
-use ferret_compiler::{Attach, CompiledProgram, EventKind, Options};
+use ferret_compiler::{Attach, CompiledProgram, EventKind, Options, ProgramInfo};
 use ferret_kernel::{KernelError, LoadedObject, PerfTarget};
 use ferret_output::printf::{self, Piece};
 use ferret_output::{MapDump, Value, json, text};
-use ferret_syntax::{SourceFile, Span};
+use ferret_syntax::SourceFile;
 
 use crate::cli::{OutputFormat, RunSettings, Source};
 use crate::decode::{self, Symbolizer};
@@ -75,6 +75,35 @@ fn read_source(source: &Source) -> Result<SourceFile, Failure> {
             Ok(SourceFile::new(path.display().to_string(), text))
         }
     }
+}
+
+/// The verifier's rejection of one probe: the last lines of its log that
+/// say something (not its statistics), and a hint for the usual causes.
+fn verifier_diagnostic(p: &ProgramInfo, log: &str) -> ferret_syntax::Diagnostic {
+    const STATS: &[&str] = &["verification time", "stack depth", "processed "];
+    let lines: Vec<&str> = log
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty() && !STATS.iter().any(|s| l.starts_with(s)))
+        .collect();
+    let mut d = ferret_syntax::Diagnostic::error(
+        p.span,
+        format!("the kernel's verifier rejected probe {}", p.probe),
+    )
+    .with_label("in this probe");
+    d = if log.contains("infinite loop detected") {
+        d.with_help(
+            "a loop in this probe never ends: give it a condition that becomes false, or use unroll(N)",
+        )
+    } else if log.contains("too large") || log.contains("too complex") || log.contains("states") {
+        d.with_help("the probe is too complex to verify: use fewer loop iterations or split it")
+    } else {
+        d.with_help("ferret -d shows the generated instructions the log refers to")
+    };
+    for line in &lines[lines.len().saturating_sub(8)..] {
+        d = d.with_note(*line);
+    }
+    d
 }
 
 /// Output for events and maps: stdout or `-o FILE`, text or JSON.
@@ -155,37 +184,26 @@ impl<'a> Session<'a> {
         })
     }
 
-    /// A verifier rejection points at the probe it came from.
-    fn kernel_failure(&self, probe: &str, e: KernelError) -> Failure {
+    /// A verifier rejection points at the probe it came from, with the end
+    /// of the verifier's log (where it says why) and what to change.
+    fn kernel_failure(&self, p: &ProgramInfo, e: KernelError) -> Failure {
         match e {
             KernelError::Verifier { log, .. } => {
-                let span = self.probe_span(probe);
-                let tail: Vec<&str> = log.lines().rev().take(12).collect();
-                let mut d = ferret_syntax::Diagnostic::error(
-                    span,
-                    format!("the kernel's verifier rejected probe {probe}"),
-                )
-                .with_label("in this probe");
-                for line in tail.into_iter().rev() {
-                    d = d.with_note(line.to_string());
-                }
-                Failure::Diagnostics(self.file.clone(), vec![d])
+                Failure::Diagnostics(self.file.clone(), vec![verifier_diagnostic(p, &log)])
             }
-            other => Failure::Kernel(format!("{probe}: {other}")),
+            other => Failure::Kernel(format!("{}: {other}", p.probe)),
         }
-    }
-
-    fn probe_span(&self, probe: &str) -> Span {
-        // The attach point text is what the user wrote; find its first use.
-        let needle = probe.rsplit(':').next().unwrap_or(probe);
-        self.file
-            .text
-            .find(needle)
-            .map_or(Span::default(), |i| Span::new(i, i + needle.len()))
     }
 
     fn attach_all(&mut self) -> Result<usize, Failure> {
         let started = Instant::now();
+        // Verify every program before attaching any, so a rejected probe
+        // never leaves the others running, even for a moment.
+        for p in &self.compiled.programs {
+            self.object
+                .load_program(&p.name)
+                .map_err(|e| self.kernel_failure(p, e))?;
+        }
         let mut attached = 0;
         for p in &self.compiled.programs {
             let result = match &p.attach {
@@ -217,7 +235,7 @@ impl<'a> Session<'a> {
                     )
                     .map(|_| 1),
             };
-            attached += result.map_err(|e| self.kernel_failure(&p.probe, e))?;
+            attached += result.map_err(|e| self.kernel_failure(p, e))?;
         }
         if self.settings.verbose {
             eprintln!("attached {attached} probes in {:?}", started.elapsed());
@@ -291,20 +309,14 @@ impl<'a> Session<'a> {
         which: Attach,
         events: &mut ferret_kernel::EventReader,
     ) -> Result<(), Failure> {
-        let names: Vec<(String, String)> = self
-            .compiled
-            .programs
-            .iter()
-            .filter(|p| p.attach == which)
-            .map(|p| (p.name.clone(), p.probe.clone()))
-            .collect();
-        for (name, probe) in names {
+        let compiled = self.compiled;
+        for p in compiled.programs.iter().filter(|p| p.attach == which) {
             if which == Attach::Begin && self.exit_code.is_some() {
                 break;
             }
             self.object
-                .run_once(&name)
-                .map_err(|e| self.kernel_failure(&probe, e))?;
+                .run_once(&p.name)
+                .map_err(|e| self.kernel_failure(p, e))?;
             self.drain(events);
         }
         Ok(())

@@ -286,6 +286,10 @@ pub fn compile(
             programs.push(ProgramInfo {
                 name: name.clone(),
                 probe: rp.name.clone(),
+                span: match (probe.attach_points.first(), probe.attach_points.last()) {
+                    (Some(first), Some(last)) => first.span.to(last.span),
+                    _ => probe.span,
+                },
                 attach: rp.attach.clone(),
                 insns: insns.clone(),
                 map_loads: relocs
