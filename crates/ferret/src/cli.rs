@@ -147,6 +147,11 @@ impl RawArgs {
             Some(p) => Source::Inline(p),
             None => match rest.next() {
                 Some(f) if f == "-" => Source::Stdin,
+                // Flags after the first word are the program's, so an
+                // unknown flag lands here; a file by that name still wins.
+                Some(f) if f.starts_with('-') && !std::path::Path::new(&f).exists() => {
+                    return Err(format!("unknown option '{f}'"));
+                }
                 Some(f) => Source::File(PathBuf::from(f)),
                 None => {
                     return Err(
@@ -227,6 +232,14 @@ mod tests {
         let s = resolve(&["-lv"]).unwrap();
         assert!(s.verbose);
         assert!(matches!(s.command, Command::List { pattern } if pattern == "*"));
+    }
+
+    #[test]
+    fn unknown_flag_is_not_a_file_name() {
+        let Err(e) = resolve(&["--bogus"]) else {
+            panic!()
+        };
+        assert_eq!(e, "unknown option '--bogus'");
     }
 
     #[test]
