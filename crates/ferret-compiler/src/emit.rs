@@ -90,6 +90,123 @@ impl Emitter {
             let off = target as i64 - at as i64 - 1;
             self.insns[at].off = i16::try_from(off).map_err(|_| JumpTooFar)?;
         }
-        Ok((self.insns, self.map_relocs))
+        drop_unreachable(self.insns, self.map_relocs)
+    }
+}
+
+/// Removes the instructions no path from the first one reaches (code after
+/// `exit()` or `return`, the jump over an else branch that follows one):
+/// the verifier rejects a program holding any. Jump offsets and map
+/// relocations are renumbered.
+fn drop_unreachable(
+    insns: Vec<Insn>,
+    relocs: Vec<(usize, usize)>,
+) -> Result<Assembled, JumpTooFar> {
+    use ferret_bpf::insn::{BPF_EXIT, BPF_JA, BPF_JMP};
+    let n = insns.len();
+    let target = |i: usize| i as i64 + 1 + i64::from(insns[i].off);
+    let mut live = vec![false; n];
+    let mut work = vec![0usize];
+    while let Some(i) = work.pop() {
+        if i >= n || live[i] {
+            continue;
+        }
+        live[i] = true;
+        let insn = &insns[i];
+        if insn.is_ld_imm64() {
+            if i + 1 < n {
+                live[i + 1] = true;
+            }
+            work.push(i + 2);
+            continue;
+        }
+        let op = insn.code & 0xf0;
+        if insn.is_jump() {
+            if let Ok(t) = usize::try_from(target(i)) {
+                work.push(t);
+            }
+            if !(insn.class() == BPF_JMP && op == BPF_JA) {
+                work.push(i + 1);
+            }
+        } else if !(insn.class() == BPF_JMP && op == BPF_EXIT) {
+            work.push(i + 1);
+        }
+    }
+    if live.iter().all(|&l| l) {
+        return Ok((insns, relocs));
+    }
+    // new_index[i]: where old instruction i (or the next live one) lands.
+    let mut new_index = Vec::with_capacity(n + 1);
+    let mut next = 0usize;
+    for &l in &live {
+        new_index.push(next);
+        next += usize::from(l);
+    }
+    new_index.push(next);
+    let mut out = Vec::with_capacity(next);
+    for (i, insn) in insns.iter().enumerate() {
+        if !live[i] {
+            continue;
+        }
+        let mut insn = *insn;
+        if insn.is_jump() {
+            let t = usize::try_from(target(i)).unwrap_or(0).min(n);
+            let off = new_index[t] as i64 - new_index[i] as i64 - 1;
+            insn.off = i16::try_from(off).map_err(|_| JumpTooFar)?;
+        }
+        out.push(insn);
+    }
+    let relocs = relocs
+        .into_iter()
+        .filter(|&(at, _)| live[at])
+        .map(|(at, map)| (new_index[at], map))
+        .collect();
+    Ok((out, relocs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_after_an_unconditional_jump_is_dropped_and_jumps_renumbered() {
+        let mut e = Emitter::default();
+        let end = e.new_label();
+        e.jump_if_imm(JmpOp::Jeq, Reg::R1, 0, end);
+        e.push(Insn::mov64_imm(Reg::R0, 1));
+        e.jump(end);
+        // Unreachable: what `exit(); printf(...)` used to leave behind.
+        e.push(Insn::mov64_imm(Reg::R0, 2));
+        e.load_map(Reg::R1, 0);
+        e.bind(end);
+        e.load_map(Reg::R2, 1);
+        e.push(Insn::exit());
+        let (insns, relocs) = e.finish().unwrap();
+        let [l1, l2] = Insn::ld_map_fd(Reg::R2);
+        assert_eq!(
+            insns,
+            vec![
+                Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 2),
+                Insn::mov64_imm(Reg::R0, 1),
+                Insn::ja(0),
+                l1,
+                l2,
+                Insn::exit(),
+            ]
+        );
+        assert_eq!(relocs, vec![(3, 1)]);
+    }
+
+    #[test]
+    fn fully_reachable_code_is_unchanged() {
+        let mut e = Emitter::default();
+        let skip = e.new_label();
+        e.jump_if_imm(JmpOp::Jne, Reg::R1, 0, skip);
+        e.push(Insn::mov64_imm(Reg::R0, 1));
+        e.bind(skip);
+        e.push(Insn::exit());
+        let (insns, _) = e.finish().unwrap();
+        assert_eq!(insns.len(), 3);
+        assert_eq!(insns[0].off, 1);
     }
 }
