@@ -89,11 +89,13 @@ fn signed_arithmetic_matches_c() {
                 ("&", a & b),
                 ("|", a | b),
                 ("^", a ^ b),
-                ("/", if b == 0 { 0 } else { a.wrapping_div(b) }),
+                ("/", if b == 0 { 1 } else { a.wrapping_div(b) }),
                 ("%", if b == 0 { a } else { a.wrapping_rem(b) }),
             ];
             for (op, want) in cases {
-                if matches!(op, "/" | "%") && b == 0 {
+                // bpftrace leaves x % 0 unspecified; only its division is
+                // defined (x / 0 == 1).
+                if op == "%" && b == 0 {
                     continue;
                 }
                 let (runtime, folded) = eval_binop(a, op, b);
@@ -117,6 +119,13 @@ fn signed_division_rounds_toward_zero() {
         assert_eq!(eval_binop(a, "/", b), (q, q), "{a} / {b}");
         assert_eq!(eval_binop(a, "%", b), (r, r), "{a} % {b}");
     }
+}
+
+#[test]
+fn division_by_zero_is_one() {
+    assert_eq!(eval_binop(7, "/", 0), (1, 1));
+    assert_eq!(eval_binop(-7, "/", 0), (1, 1));
+    assert_eq!(eval("$u = (uint64)7; $z = (uint64)0;", "$u / $z"), 1);
 }
 
 #[test]

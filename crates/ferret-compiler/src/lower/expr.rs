@@ -316,11 +316,21 @@ impl Lowerer<'_, '_> {
 
     /// r0 = r0 / r1 (or r0 % r1). eBPF's division is unsigned, so signed
     /// division divides magnitudes and fixes the sign as C does (quotient
-    /// rounds toward zero, remainder takes the dividend's sign).
+    /// rounds toward zero, remainder takes the dividend's sign). Division
+    /// by zero gives 1, as in bpftrace (eBPF itself would give 0).
     fn divide(&mut self, modulo: bool, signed: bool) {
         let op = if modulo { AluOp::Mod } else { AluOp::Div };
+        let done = self.e.new_label();
+        if !modulo {
+            let nonzero = self.e.new_label();
+            self.e.jump_if_imm(JmpOp::Jne, Reg::R1, 0, nonzero);
+            self.e.push(Insn::mov64_imm(Reg::R0, 1));
+            self.e.jump(done);
+            self.e.bind(nonzero);
+        }
         if !signed {
             self.e.push(Insn::alu64_reg(op, Reg::R0, Reg::R1));
+            self.e.bind(done);
             return;
         }
         // r2 = sign of the result: dividend's sign for %, xor of signs for /.
@@ -338,6 +348,7 @@ impl Lowerer<'_, '_> {
         self.e.push(Insn::alu64_reg(op, Reg::R0, Reg::R1));
         self.e.push(Insn::jmp_imm(JmpOp::Jeq, Reg::R2, 0, 1));
         self.e.push(Insn::neg64(Reg::R0));
+        self.e.bind(done);
     }
 
     fn logical(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr) -> Res<TVal> {
