@@ -146,8 +146,9 @@ impl fmt::Display for Severity {
 
 /// Finds the candidate closest to `name` by edit distance, for "did you
 /// mean" help. Returns `None` when nothing is reasonably close. Swapped
-/// neighbours count as one edit, and among equally close candidates the one
-/// nearest in length wins, so `prinft` suggests `printf`, not `print`.
+/// neighbours count as one edit. Among equally close candidates one that
+/// `name` abbreviates wins (`cnt`: `count`, not `cpu`), then the one nearest
+/// in length (`prinft`: `printf`, not `print`).
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let len = name.chars().count();
     let limit = (len / 3).max(1) + 1;
@@ -155,8 +156,17 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .into_iter()
         .map(|c| (edit_distance(name, c), c))
         .filter(|&(d, _)| d <= limit && d > 0)
-        .min_by_key(|&(d, c)| (d, c.chars().count().abs_diff(len), c))
+        .min_by_key(|&(d, c)| {
+            let abbreviation = !is_subsequence(name, c);
+            (d, abbreviation, c.chars().count().abs_diff(len), c)
+        })
         .map(|(_, c)| c)
+}
+
+/// Whether `short` is `long` with letters left out (`cnt` of `count`).
+fn is_subsequence(short: &str, long: &str) -> bool {
+    let mut rest = long.chars();
+    short.chars().all(|c| rest.any(|l| l == c))
 }
 
 /// Levenshtein distance plus transpositions of adjacent characters
@@ -229,6 +239,7 @@ mod tests {
         assert_eq!(closest("pdi", names), Some("pid"));
         assert_eq!(closest("zzzzzz", names), None);
         assert_eq!(closest("printf", names), Some("print"));
+        assert_eq!(closest("cnt", ["cpu", "count"]), Some("count"));
     }
 
     #[test]
