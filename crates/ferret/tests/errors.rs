@@ -1,0 +1,1103 @@
+//! Bad input, as the ferret binary reports it: the exact text on stderr
+//! (file:line:col, the source line with the span marked, what was expected,
+//! a fix where one can be told) and exit status 1, with nothing on stdout.
+//!
+//! Programs that resolve tracepoints read tracefs, so these run as root on
+//! a kernel with the syscalls tracepoints; without root the usage and
+//! syntax cases still run and the others are skipped.
+
+use std::process::{Command, Output};
+
+fn ferret(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferret"))
+        .args(args)
+        .env_remove("BPFTRACE_MAX_STRLEN")
+        .env_remove("BPFTRACE_MAX_MAP_KEYS")
+        .output()
+        .expect("ferret runs")
+}
+
+fn root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Runs `-e program` and compares stderr in full.
+fn check(program: &str, stderr: &str) {
+    if ["tracepoint:", "kprobe:"]
+        .iter()
+        .any(|p| program.contains(p))
+        && !root()
+    {
+        eprintln!("skipped: reading tracefs needs root");
+        return;
+    }
+    check_args(&["-e", program], stderr);
+}
+
+fn check_args(args: &[&str], stderr: &str) {
+    let out = ferret(args);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        stderr,
+        "stderr of ferret {args:?}"
+    );
+    assert_eq!(out.status.code(), Some(1), "exit status of ferret {args:?}");
+    assert!(
+        out.stdout.is_empty(),
+        "stdout of ferret {args:?}: {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn missing_semicolon_between_statements() {
+    check(
+        r#"begin { printf("a") printf("b"); }"#,
+        r#"stdin:1:21: error: expected ';' but found identifier 'printf'
+  |
+1 | begin { printf("a") printf("b"); }
+  |                     ^^^^^^ expected ';'
+"#,
+    );
+}
+
+#[test]
+fn missing_closing_brace() {
+    check(
+        r#"begin { printf("a");"#,
+        r#"stdin:1:7: error: expected '}' but found end of file
+  |
+1 | begin { printf("a");
+  |       ^ this '{' is not closed
+  |
+  = help: add '}' to close the block
+"#,
+    );
+}
+
+#[test]
+fn unterminated_string() {
+    check(
+        r#"begin { printf("abc); }"#,
+        r#"stdin:1:16: error: unterminated string
+  |
+1 | begin { printf("abc); }
+  |                ^^^^^^^^ this string is never closed
+  |
+  = help: close it with '"' on the same line
+"#,
+    );
+}
+
+#[test]
+fn unterminated_comment() {
+    check(
+        r#"begin { /* x }"#,
+        r#"stdin:1:9: error: unterminated comment
+  |
+1 | begin { /* x }
+  |         ^^ this comment is never closed
+  |
+  = help: close it with '*/'
+"#,
+    );
+}
+
+#[test]
+fn bad_character() {
+    check(
+        r#"begin { @x = 1 ` 2; }"#,
+        r#"stdin:1:16: error: invalid character '`'
+  |
+1 | begin { @x = 1 ` 2; }
+  |                ^ not valid here
+"#,
+    );
+}
+
+#[test]
+fn single_quoted_string() {
+    check(
+        r#"begin { printf('a'); }"#,
+        r#"stdin:1:16: error: invalid character '\''
+  |
+1 | begin { printf('a'); }
+  |                ^ not valid here
+  |
+  = help: strings are written in double quotes: "text"
+stdin:1:18: error: invalid character '\''
+  |
+1 | begin { printf('a'); }
+  |                  ^ not valid here
+  |
+  = help: strings are written in double quotes: "text"
+"#,
+    );
+}
+
+#[test]
+fn assignment_in_predicate() {
+    check(
+        r#"tracepoint:syscalls:sys_enter_openat /pid = 1/ { }"#,
+        r#"stdin:1:43: error: expected '/' but found '='
+  |
+1 | tracepoint:syscalls:sys_enter_openat /pid = 1/ { }
+  |                                           ^ expected '/' to end the predicate
+  |
+  = help: did you mean '=='?
+"#,
+    );
+}
+
+#[test]
+fn number_too_large() {
+    check(
+        r#"begin { @x = 99999999999999999999999; }"#,
+        r#"stdin:1:14: error: integer literal '99999999999999999999999' is too large for 64 bits
+  |
+1 | begin { @x = 99999999999999999999999; }
+  |              ^^^^^^^^^^^^^^^^^^^^^^^ does not fit in 64 bits
+  |
+  = help: the largest integer is 18446744073709551615
+"#,
+    );
+}
+
+#[test]
+fn empty_program() {
+    check(
+        r#""#,
+        r#"stdin:1:1: error: no probes in program
+  |
+1 | 
+  | ^ expected a probe
+  |
+  = help: a program is one or more probes, like 'begin { printf("hello\n"); }'
+"#,
+    );
+}
+
+#[test]
+fn probe_without_body() {
+    check(
+        r#"tracepoint:syscalls:sys_enter_openat"#,
+        r#"stdin:1:1: error: expected '{' but found end of file
+  |
+1 | tracepoint:syscalls:sys_enter_openat
+  | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ this probe has no body
+  |
+  = help: add a block, like '{ printf("hit\n"); }'
+"#,
+    );
+}
+
+#[test]
+fn missing_close_paren() {
+    check(
+        r#"begin { printf("x"; }"#,
+        r#"stdin:1:19: error: expected ')' but found ';'
+  |
+1 | begin { printf("x"; }
+  |                   ^ expected ')'
+"#,
+    );
+}
+
+#[test]
+fn stray_semicolon_after_probe() {
+    check(
+        r#"begin { }; end { }"#,
+        r#"stdin:1:10: error: expected an attach point like 'begin' or 'kprobe:f' but found ';'
+  |
+1 | begin { }; end { }
+  |          ^ expected a probe
+"#,
+    );
+}
+
+#[test]
+fn unknown_function() {
+    check(
+        r#"begin { prinft("x"); }"#,
+        r#"stdin:1:9: error: unknown function 'prinft'
+  |
+1 | begin { prinft("x"); }
+  |         ^^^^^^ not a known function
+  |
+  = help: did you mean 'printf'?
+"#,
+    );
+}
+
+#[test]
+fn unknown_map_function() {
+    check(
+        r#"begin { @s = summ(1); }"#,
+        r#"stdin:1:14: error: unknown function 'summ'
+  |
+1 | begin { @s = summ(1); }
+  |              ^^^^ not a known function
+  |
+  = help: did you mean 'sum'?
+"#,
+    );
+}
+
+#[test]
+fn unknown_builtin() {
+    check(
+        r#"begin { printf("%d\n", pdi); }"#,
+        r#"stdin:1:24: error: unknown identifier 'pdi'
+  |
+1 | begin { printf("%d\n", pdi); }
+  |                        ^^^ not a builtin
+  |
+  = help: did you mean 'pid'?
+"#,
+    );
+}
+
+#[test]
+fn unknown_probe_type() {
+    check(
+        r#"tracepont:syscalls:sys_enter_openat { }"#,
+        r#"stdin:1:1: error: unknown probe type 'tracepont'
+  |
+1 | tracepont:syscalls:sys_enter_openat { }
+  | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ not a probe type
+  |
+  = help: did you mean 'tracepoint'?
+"#,
+    );
+}
+
+#[test]
+fn tracepoint_not_found() {
+    check(
+        r#"tracepoint:syscalls:sys_enter_opnat { }"#,
+        r#"stdin:1:1: error: tracepoint not found: syscalls:sys_enter_opnat
+  |
+1 | tracepoint:syscalls:sys_enter_opnat { }
+  | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ no such tracepoint
+  |
+  = help: did you mean 'tracepoint:syscalls:sys_enter_openat'?
+"#,
+    );
+}
+
+#[test]
+fn tracepoint_category_not_found() {
+    check(
+        r#"tracepoint:nosuchcat:foo { }"#,
+        r#"stdin:1:1: error: tracepoint not found: nosuchcat:foo
+  |
+1 | tracepoint:nosuchcat:foo { }
+  | ^^^^^^^^^^^^^^^^^^^^^^^^ no such tracepoint
+  |
+  = help: list the categories with: ferret -l 'tracepoint:*'
+"#,
+    );
+}
+
+#[test]
+fn tracepoint_without_event() {
+    check(
+        r#"tracepoint:syscalls { }"#,
+        r#"stdin:1:1: error: invalid tracepoint 'tracepoint:syscalls'
+  |
+1 | tracepoint:syscalls { }
+  | ^^^^^^^^^^^^^^^^^^^ expected tracepoint:CATEGORY:EVENT
+  |
+  = help: for example tracepoint:syscalls:sys_enter_openat
+"#,
+    );
+}
+
+#[test]
+fn wildcard_matches_nothing() {
+    check(
+        r#"tracepoint:syscalls:sys_enter_zzz* { }"#,
+        r#"stdin:1:1: error: no tracepoint matches tracepoint:syscalls:sys_enter_zzz*
+  |
+1 | tracepoint:syscalls:sys_enter_zzz* { }
+  | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ matches nothing
+  |
+  = help: list them with: ferret -l 'tracepoint:syscalls:*'
+"#,
+    );
+}
+
+#[test]
+fn unknown_tracepoint_field() {
+    check(
+        r#"tracepoint:syscalls:sys_enter_openat { printf("%s\n", str(args.filname)); }"#,
+        r#"stdin:1:64: error: tracepoint:syscalls:sys_enter_openat has no field 'filname'
+  |
+1 | tracepoint:syscalls:sys_enter_openat { printf("%s\n", str(args.filname)); }
+  |                                                                ^^^^^^^ unknown field
+  |
+  = help: did you mean 'filename'?
+"#,
+    );
+}
+
+#[test]
+fn args_without_field() {
+    check(
+        r#"tracepoint:syscalls:sys_enter_openat { printf("%d\n", args); }"#,
+        r#"stdin:1:55: error: 'args' needs a field
+  |
+1 | tracepoint:syscalls:sys_enter_openat { printf("%d\n", args); }
+  |                                                       ^^^^ which field?
+  |
+  = help: write args.FIELD; list the fields with ferret -lv 'tracepoint:CATEGORY:EVENT'
+"#,
+    );
+}
+
+#[test]
+fn args_in_begin() {
+    check(
+        r#"begin { printf("%d\n", args.x); }"#,
+        r#"stdin:1:29: error: 'args' is not available in begin probes
+  |
+1 | begin { printf("%d\n", args.x); }
+  |                             ^ no arguments here
+"#,
+    );
+}
+
+#[test]
+fn arg0_in_tracepoint() {
+    check(
+        r#"tracepoint:syscalls:sys_enter_openat { printf("%d\n", arg0); }"#,
+        r#"stdin:1:55: error: 'arg0' is not available in tracepoint probes
+  |
+1 | tracepoint:syscalls:sys_enter_openat { printf("%d\n", arg0); }
+  |                                                       ^^^^ not available here
+  |
+  = help: tracepoint arguments are read with args.FIELD
+"#,
+    );
+}
+
+#[test]
+fn retval_in_enter_tracepoint() {
+    check(
+        r#"tracepoint:syscalls:sys_enter_openat { printf("%d\n", retval); }"#,
+        r#"stdin:1:55: error: 'retval' is not available in tracepoint probes
+  |
+1 | tracepoint:syscalls:sys_enter_openat { printf("%d\n", retval); }
+  |                                                       ^^^^^^ not available here
+  |
+  = help: a syscall's return value is args.ret in tracepoint:syscalls:sys_exit_openat
+"#,
+    );
+}
+
+#[test]
+fn retval_in_exit_tracepoint() {
+    check(
+        r#"tracepoint:syscalls:sys_exit_openat { printf("%d\n", retval); }"#,
+        r#"stdin:1:54: error: 'retval' is not available in tracepoint probes
+  |
+1 | tracepoint:syscalls:sys_exit_openat { printf("%d\n", retval); }
+  |                                                      ^^^^^^ not available here
+  |
+  = help: the syscall's return value is args.ret
+"#,
+    );
+}
+
+#[test]
+fn kprobe_on_syscall() {
+    check(
+        r#"kprobe:do_sys_openat2 { @x = count(); }"#,
+        r#"stdin:1:1: error: kprobe probes are not supported by this build of ferret yet
+  |
+1 | kprobe:do_sys_openat2 { @x = count(); }
+  | ^^^^^^^^^^^^^^^^^^^^^ kernel dynamic probe
+  |
+  = help: the syscall has a tracepoint: use 'tracepoint:syscalls:sys_enter_openat2'
+"#,
+    );
+}
+
+#[test]
+fn kprobe_elsewhere() {
+    check(
+        r#"kprobe:tcp_sendmsg { @x = count(); }"#,
+        r#"stdin:1:1: error: kprobe probes are not supported by this build of ferret yet
+  |
+1 | kprobe:tcp_sendmsg { @x = count(); }
+  | ^^^^^^^^^^^^^^^^^^ kernel dynamic probe
+  |
+  = help: use a tracepoint where one covers the event (ferret -l 'tracepoint:*')
+"#,
+    );
+}
+
+#[test]
+fn interval_unknown_unit() {
+    check(
+        r#"interval:xs:1 { }"#,
+        r#"stdin:1:1: error: invalid interval probe 'interval:xs:1': unknown unit 'xs'
+  |
+1 | interval:xs:1 { }
+  | ^^^^^^^^^^^^^ here
+  |
+  = help: write it as interval:s:1, interval:ms:100, interval:hz:10 or interval:1s
+"#,
+    );
+}
+
+#[test]
+fn interval_zero() {
+    check(
+        r#"interval:s:0 { }"#,
+        r#"stdin:1:1: error: invalid interval probe 'interval:s:0': the rate must be greater than zero
+  |
+1 | interval:s:0 { }
+  | ^^^^^^^^^^^^ here
+  |
+  = help: write it as interval:s:1, interval:ms:100, interval:hz:10 or interval:1s
+"#,
+    );
+}
+
+#[test]
+fn profile_bad_rate() {
+    check(
+        r#"profile:hz:abc { }"#,
+        r#"stdin:1:1: error: invalid profile probe 'profile:hz:abc': 'abc' is not a positive integer
+  |
+1 | profile:hz:abc { }
+  | ^^^^^^^^^^^^^^ here
+  |
+  = help: write it as profile:hz:99, profile:ms:10 or profile:s:1
+"#,
+    );
+}
+
+#[test]
+fn printf_too_few_arguments() {
+    check(
+        r#"begin { printf("%d %d\n", 1); }"#,
+        r#"stdin:1:9: error: printf: the format has 2 conversions but 1 argument was given
+  |
+1 | begin { printf("%d %d\n", 1); }
+  |         ^^^^^^^^^^^^^^^^^^^^ mismatched arguments
+  |
+  = help: give one argument per conversion; write %% for a literal '%'
+"#,
+    );
+}
+
+#[test]
+fn printf_too_many_arguments() {
+    check(
+        r#"begin { printf("%d\n", 1, 2); }"#,
+        r#"stdin:1:9: error: printf: the format has 1 conversion but 2 arguments were given
+  |
+1 | begin { printf("%d\n", 1, 2); }
+  |         ^^^^^^^^^^^^^^^^^^^^ mismatched arguments
+  |
+  = help: give one argument per conversion; write %% for a literal '%'
+"#,
+    );
+}
+
+#[test]
+fn printf_string_for_integer() {
+    check(
+        r#"begin { printf("%d\n", comm); }"#,
+        r#"stdin:1:24: error: printf: %d expects an integer, found string[16]
+  |
+1 | begin { printf("%d\n", comm); }
+  |                        ^^^^ wrong type
+  |
+  = help: use %s to print it
+"#,
+    );
+}
+
+#[test]
+fn printf_float_conversion() {
+    check(
+        r#"begin { printf("a\n\t%-5.2f\n", 1); }"#,
+        r#"stdin:1:16: error: printf: unsupported conversion '%-5.2f'
+  |
+1 | begin { printf("a\n\t%-5.2f\n", 1); }
+  |                ^^^^^^^^^^^^^^^ in this format
+  |
+  = help: ferret prints integers and strings: use %d, %u, %x, %o, %c, %s, %p or %r; write %% for a literal '%'
+"#,
+    );
+}
+
+#[test]
+fn printf_non_literal_format() {
+    check(
+        r#"begin { $f = "x"; printf($f); }"#,
+        r#"stdin:1:26: error: printf's first argument must be a string literal
+  |
+1 | begin { $f = "x"; printf($f); }
+  |                          ^^ not a format string
+  |
+  = help: write the format inline: printf("%s\n", $var)
+"#,
+    );
+}
+
+#[test]
+fn printf_no_arguments() {
+    check(
+        r#"begin { printf(); }"#,
+        r#"stdin:1:9: error: printf() takes 1 to 64 arguments, 0 given
+  |
+1 | begin { printf(); }
+  |         ^^^^^^^^ wrong number of arguments
+  |
+  = help: usage: printf("format", args...)
+"#,
+    );
+}
+
+#[test]
+fn aggregation_not_assigned() {
+    check(
+        r#"begin { count(); }"#,
+        r#"stdin:1:9: error: count() must be assigned to a map
+  |
+1 | begin { count(); }
+  |         ^^^^^ not assigned
+  |
+  = help: write @name = count(...)
+"#,
+    );
+}
+
+#[test]
+fn hist_argument_count() {
+    check(
+        r#"begin { @h = hist(); }"#,
+        r#"stdin:1:14: error: hist() takes 1 or 2 arguments, 0 given
+  |
+1 | begin { @h = hist(); }
+  |              ^^^^^^ wrong number of arguments
+  |
+  = help: usage: @x = hist(value[, k])
+"#,
+    );
+}
+
+#[test]
+fn lhist_argument_count() {
+    check(
+        r#"begin { @h = lhist(1, 2); }"#,
+        r#"stdin:1:14: error: lhist() takes 4 arguments, 2 given
+  |
+1 | begin { @h = lhist(1, 2); }
+  |              ^^^^^^^^^^^ wrong number of arguments
+  |
+  = help: usage: @x = lhist(value, min, max, step)
+"#,
+    );
+}
+
+#[test]
+fn str_argument_count() {
+    check(
+        r#"begin { $s = str(); }"#,
+        r#"stdin:1:14: error: str() takes 1 or 2 arguments, 0 given
+  |
+1 | begin { $s = str(); }
+  |              ^^^^^ wrong number of arguments
+  |
+  = help: usage: str(pointer[, length])
+"#,
+    );
+}
+
+#[test]
+fn exit_argument_count() {
+    check(
+        r#"begin { exit(1, 2, 3); }"#,
+        r#"stdin:1:9: error: exit() takes 0 or 1 arguments, 3 given
+  |
+1 | begin { exit(1, 2, 3); }
+  |         ^^^^^^^^^^^^^ wrong number of arguments
+  |
+  = help: usage: exit() or exit(code)
+"#,
+    );
+}
+
+#[test]
+fn lhist_zero_step() {
+    check(
+        r#"begin { @h = lhist(1, 0, 100, 0); }"#,
+        r#"stdin:1:31: error: lhist step must be greater than zero
+  |
+1 | begin { @h = lhist(1, 0, 100, 0); }
+  |                               ^ invalid step
+"#,
+    );
+}
+
+#[test]
+fn lhist_max_below_min() {
+    check(
+        r#"begin { @h = lhist(1, 100, 0, 10); }"#,
+        r#"stdin:1:28: error: lhist max must be greater than min
+  |
+1 | begin { @h = lhist(1, 100, 0, 10); }
+  |                            ^ invalid range
+"#,
+    );
+}
+
+#[test]
+fn hist_k_out_of_range() {
+    check(
+        r#"begin { @h = hist(1, 10); }"#,
+        r#"stdin:1:22: error: hist precision k must be between 0 and 5
+  |
+1 | begin { @h = hist(1, 10); }
+  |                      ^^ out of range
+"#,
+    );
+}
+
+#[test]
+fn hist_of_string() {
+    check(
+        r#"begin { @h = hist(comm); }"#,
+        r#"stdin:1:19: error: expected an integer, found string[16]
+  |
+1 | begin { @h = hist(comm); }
+  |                   ^^^^ not an integer
+"#,
+    );
+}
+
+#[test]
+fn map_key_types_differ() {
+    check(
+        r#"begin { @m[1] = 1; @m["a"] = 2; }"#,
+        r#"stdin:1:20: error: map @m is used with different keys: string[8] here, int64 before
+  |
+1 | begin { @m[1] = 1; @m["a"] = 2; }
+  |                    ^^^^^^^ inconsistent key
+"#,
+    );
+}
+
+#[test]
+fn map_key_counts_differ() {
+    check(
+        r#"begin { @x[1, 2] = 1; @x[1] = 2; }"#,
+        r#"stdin:1:23: error: map @x is used with different keys: int64 here, (int64, int64) before
+  |
+1 | begin { @x[1, 2] = 1; @x[1] = 2; }
+  |                       ^^^^^ inconsistent key
+"#,
+    );
+}
+
+#[test]
+fn count_map_assigned_value() {
+    check(
+        r#"begin { @m = count(); @m = 5; }"#,
+        r#"stdin:1:23: error: map @m already holds count(); it cannot also hold values of type int64
+  |
+1 | begin { @m = count(); @m = 5; }
+  |                       ^^ conflicting use
+"#,
+    );
+}
+
+#[test]
+fn map_value_types_differ() {
+    check(
+        r#"begin { @x = 1; @x = "a"; }"#,
+        r#"stdin:1:17: error: map @x already holds values of type int64; it cannot also hold values of type string[8]
+  |
+1 | begin { @x = 1; @x = "a"; }
+  |                 ^^ conflicting use
+"#,
+    );
+}
+
+#[test]
+fn map_read_never_assigned() {
+    check(
+        r#"begin { printf("%d\n", @m); }"#,
+        r#"stdin:1:24: error: map @m is read but never assigned
+  |
+1 | begin { printf("%d\n", @m); }
+  |                        ^^ never assigned a value
+"#,
+    );
+}
+
+#[test]
+fn undefined_variable() {
+    check(
+        r#"begin { $count = 1; printf("%d\n", $cuont); }"#,
+        r#"stdin:1:36: error: undefined variable '$cuont'
+  |
+1 | begin { $count = 1; printf("%d\n", $cuont); }
+  |                                    ^^^^^^ not assigned before this use
+  |
+  = help: did you mean '$count'?
+"#,
+    );
+}
+
+#[test]
+fn variable_type_changes() {
+    check(
+        r#"begin { $x = 1; $x = "a"; }"#,
+        r#"stdin:1:17: error: type mismatch for $x: it holds int64, not string[8]
+  |
+1 | begin { $x = 1; $x = "a"; }
+  |                 ^^ mismatched types
+"#,
+    );
+}
+
+#[test]
+fn assign_positional_parameter() {
+    check(
+        r#"begin { $1 = 5; }"#,
+        r#"stdin:1:9: error: positional parameters cannot be assigned
+  |
+1 | begin { $1 = 5; }
+  |         ^^ read-only
+  |
+  = help: copy it into a variable and change that: $v = $1;
+"#,
+    );
+}
+
+#[test]
+fn assign_builtin() {
+    check(
+        r#"begin { pid = 1; }"#,
+        r#"stdin:1:9: error: cannot assign to this expression
+  |
+1 | begin { pid = 1; }
+  |         ^^^ not a map or variable
+  |
+  = help: did you mean the variable '$pid' or the map '@pid'?
+"#,
+    );
+}
+
+#[test]
+fn break_outside_loop() {
+    check(
+        r#"begin { break; }"#,
+        r#"stdin:1:9: error: 'break' outside of a loop
+  |
+1 | begin { break; }
+  |         ^^^^^ not in a loop
+  |
+  = help: to leave the probe early use 'return'
+"#,
+    );
+}
+
+#[test]
+fn continue_outside_loop() {
+    check(
+        r#"begin { continue; }"#,
+        r#"stdin:1:9: error: 'continue' outside of a loop
+  |
+1 | begin { continue; }
+  |         ^^^^^^^^ not in a loop
+  |
+  = help: to leave the probe early use 'return'
+"#,
+    );
+}
+
+#[test]
+fn unroll_zero() {
+    check(
+        r#"begin { unroll(0) { } }"#,
+        r#"stdin:1:16: error: unroll needs a literal count between 1 and 100
+  |
+1 | begin { unroll(0) { } }
+  |                ^ invalid count
+"#,
+    );
+}
+
+#[test]
+fn unroll_too_many() {
+    check(
+        r#"begin { unroll(1000) { } }"#,
+        r#"stdin:1:16: error: unroll needs a literal count between 1 and 100
+  |
+1 | begin { unroll(1000) { } }
+  |                ^^^^ invalid count
+"#,
+    );
+}
+
+#[test]
+fn cast_to_float() {
+    check(
+        r#"begin { $x = (float)1; }"#,
+        r#"stdin:1:15: error: unknown type 'float' in cast
+  |
+1 | begin { $x = (float)1; }
+  |               ^^^^^ not a type
+  |
+  = help: eBPF has no floating point; cast to an integer type like int64 or uint64
+"#,
+    );
+}
+
+#[test]
+fn cast_to_c_int() {
+    check(
+        r#"begin { $x = (int)comm; }"#,
+        r#"stdin:1:15: error: unknown type 'int' in cast
+  |
+1 | begin { $x = (int)comm; }
+  |               ^^^ not a type
+  |
+  = help: did you mean 'int64'?
+"#,
+    );
+}
+
+#[test]
+fn cast_string_to_integer() {
+    check(
+        r#"begin { $x = (uint64)comm; }"#,
+        r#"stdin:1:22: error: cannot cast a string[16] to an integer
+  |
+1 | begin { $x = (uint64)comm; }
+  |                      ^^^^ not an integer
+"#,
+    );
+}
+
+#[test]
+fn string_equals_integer() {
+    check(
+        r#"begin { if (comm == 1) { } }"#,
+        r#"stdin:1:12: error: cannot compare string[16] with int64
+  |
+1 | begin { if (comm == 1) { } }
+  |            ^^^^^^^^^^^ mismatched types
+"#,
+    );
+}
+
+#[test]
+fn string_plus_integer() {
+    check(
+        r#"begin { $x = comm + 1; }"#,
+        r#"stdin:1:14: error: operator '+' needs integers, found string[16]
+  |
+1 | begin { $x = comm + 1; }
+  |              ^^^^ string[16]
+"#,
+    );
+}
+
+#[test]
+fn ternary_branch_types() {
+    check(
+        r#"begin { $x = 1 ? "a" : 2; }"#,
+        r#"stdin:1:24: error: both branches of '?:' must have the same type, found string[8] and int64
+  |
+1 | begin { $x = 1 ? "a" : 2; }
+  |                        ^ different type
+"#,
+    );
+}
+
+#[test]
+fn clear_of_variable() {
+    check(
+        r#"begin { $x = 1; clear($x); }"#,
+        r#"stdin:1:23: error: clear() takes a map
+  |
+1 | begin { $x = 1; clear($x); }
+  |                       ^^ not a map
+"#,
+    );
+}
+
+#[test]
+fn delete_of_variable() {
+    check(
+        r#"begin { $x = 1; delete($x); }"#,
+        r#"stdin:1:24: error: delete() takes a map
+  |
+1 | begin { $x = 1; delete($x); }
+  |                        ^^ not a map
+"#,
+    );
+}
+
+#[test]
+fn error_in_second_probe() {
+    check(
+        r#"tracepoint:syscalls:sys_enter_read { @r = count(); }
+tracepoint:syscalls:sys_enter_write { @w = cnt(); }"#,
+        r#"stdin:2:44: error: unknown function 'cnt'
+  |
+2 | tracepoint:syscalls:sys_enter_write { @w = cnt(); }
+  |                                            ^^^ not a known function
+  |
+  = help: did you mean 'count'?
+"#,
+    );
+}
+
+// ---- usage errors ----
+
+#[test]
+fn unknown_flag() {
+    check_args(
+        &["--bogus"],
+        "ferret: unknown option '--bogus'\nTry 'ferret --help' for more information.\n",
+    );
+}
+
+#[test]
+fn no_program() {
+    check_args(
+        &[],
+        "ferret: no program given: pass a script file, '-' for stdin, or -e 'program'\n\
+         Try 'ferret --help' for more information.\n",
+    );
+}
+
+#[test]
+fn e_without_program() {
+    check_args(
+        &["-e"],
+        "error: a value is required for '-e <PROGRAM>' but none was supplied\n\n\
+         For more information, try '--help'.\n",
+    );
+}
+
+#[test]
+fn unknown_output_format() {
+    check_args(
+        &["-f", "xml", "-e", "begin { }"],
+        "ferret: invalid output format 'xml': expected text or json\n\
+         Try 'ferret --help' for more information.\n",
+    );
+}
+
+#[test]
+fn unreadable_script() {
+    check_args(
+        &["/nonexistent/script.bt"],
+        "ferret: cannot read /nonexistent/script.bt: No such file or directory (os error 2)\n\
+         Try 'ferret --help' for more information.\n",
+    );
+}
+
+#[test]
+fn script_is_a_directory() {
+    let dir = env!("CARGO_TARGET_TMPDIR");
+    check_args(
+        &[dir],
+        &format!(
+            "ferret: cannot read {dir}: Is a directory (os error 21)\n\
+             Try 'ferret --help' for more information.\n"
+        ),
+    );
+}
+
+#[test]
+fn errors_in_a_script_name_the_file_and_line() {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("errors_prinft.bt");
+    std::fs::write(
+        &path,
+        "begin {\n  printf(\"ok\\n\");\n  prinft(\"x\");\n}\n",
+    )
+    .expect("write script");
+    let name = path.display().to_string();
+    check_args(
+        &[&name],
+        &format!(
+            "{name}:3:3: error: unknown function 'prinft'\n  |\n3 |   prinft(\"x\");\n  |   ^^^^^^ not a known function\n  |\n  = help: did you mean 'printf'?\n"
+        ),
+    );
+}
+
+// ---- the kernel's verifier ----
+
+/// The log lines come from the kernel, so only the part ferret writes is
+/// compared exactly; the notes must end with the verifier's reason.
+fn check_verifier(program: &str, head: &str, reason: &str) {
+    if !root() {
+        eprintln!("skipped: loading programs needs root");
+        return;
+    }
+    let out = ferret(&["-e", program]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with(head), "stderr:\n{stderr}");
+    let notes: Vec<&str> = stderr[head.len()..].lines().collect();
+    assert!(!notes.is_empty() && notes.len() <= 8, "stderr:\n{stderr}");
+    assert!(
+        notes.iter().all(|l| l.starts_with("  = note: ")),
+        "stderr:\n{stderr}"
+    );
+    assert!(
+        notes.iter().any(|l| l.contains(reason)),
+        "stderr:\n{stderr}"
+    );
+    assert!(
+        !notes.iter().any(|l| l.contains("verification time")),
+        "stderr:\n{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn verifier_rejects_an_endless_loop() {
+    check_verifier(
+        "begin { while (1) { } }",
+        "stdin:1:1: error: the kernel's verifier rejected probe begin
+  |
+1 | begin { while (1) { } }
+  | ^^^^^ in this probe
+  |
+  = help: a loop in this probe never ends: give it a condition that becomes false, or use unroll(N)
+",
+        "infinite loop detected",
+    );
+}
+
+/// The rejected probe comes after tracepoints that load fine: nothing is
+/// attached (no "Attached N probes"), and the error points at the right
+/// probe.
+#[test]
+fn verifier_rejection_attaches_nothing() {
+    check_verifier(
+        "tracepoint:syscalls:sys_enter_read,tracepoint:syscalls:sys_enter_write { @ = count(); }
+interval:s:1 { $i = 1; while ($i) { $i = 1; } }",
+        "stdin:2:1: error: the kernel's verifier rejected probe interval:s:1
+  |
+2 | interval:s:1 { $i = 1; while ($i) { $i = 1; } }
+  | ^^^^^^^^^^^^ in this probe
+  |
+  = help: a loop in this probe never ends: give it a condition that becomes false, or use unroll(N)
+",
+        "infinite loop detected",
+    );
+}
