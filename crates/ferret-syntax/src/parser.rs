@@ -326,8 +326,17 @@ impl<'a> Parser<'a> {
                 }
                 None => {
                     let found = self.peek().clone();
-                    let d = self.expected("an attach point like 'begin' or 'kprobe:f'", &found);
-                    self.report(d.with_label("expected a probe"));
+                    let mut d = self
+                        .expected("an attach point like 'begin' or 'kprobe:f'", &found)
+                        .with_label("expected a probe");
+                    if attach_points.is_empty() {
+                        d = match found.kind {
+                            T::Semi => d.with_help("a probe's block needs no ';' after it"),
+                            T::RBrace => d.with_help("this '}' closes nothing: remove it"),
+                            _ => d,
+                        };
+                    }
+                    self.report(d);
                     return self.skip_probe(&found).map(|()| None);
                 }
             }

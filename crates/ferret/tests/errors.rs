@@ -212,6 +212,22 @@ fn stray_semicolon_after_probe() {
   |
 1 | begin { }; end { }
   |          ^ expected a probe
+  |
+  = help: a probe's block needs no ';' after it
+"#,
+    );
+}
+
+#[test]
+fn stray_closing_brace() {
+    check(
+        r#"begin { } }"#,
+        r#"stdin:1:11: error: expected an attach point like 'begin' or 'kprobe:f' but found '}'
+  |
+1 | begin { } }
+  |           ^ expected a probe
+  |
+  = help: this '}' closes nothing: remove it
 "#,
     );
 }

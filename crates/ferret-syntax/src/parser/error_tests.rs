@@ -371,6 +371,8 @@ fn stray_close_brace() {
             "  |",
             "1 | BEGIN { } }",
             "  |           ^ expected a probe",
+            "  |",
+            "  = help: this '}' closes nothing: remove it",
         ],
     );
 }
