@@ -55,34 +55,42 @@ pub fn getppid() {
 
 /// A finished hammer run.
 pub struct Hammered {
-    pub pid: libc::pid_t,
+    /// One pid per hammer process.
+    pub pids: Vec<libc::pid_t>,
+    /// Until the last process finished.
     pub elapsed: Duration,
 }
 
-/// Runs the hammer to completion.
-pub fn run(dir: &Path, label: &str, count: u64, rate: u64) -> Result<Hammered> {
+/// Runs `procs` hammer processes at once, each making `count` calls at
+/// `rate` per second (0: flat out), and waits for all of them.
+pub fn run(dir: &Path, label: &str, procs: usize, count: u64, rate: u64) -> Result<Hammered> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let mut cmd = Command::new(exe);
-    cmd.args(["__hammer", &count.to_string(), &rate.to_string()]);
-    let mut p = Proc::spawn(cmd, dir, label)?;
-    let pid = p.pid();
-    let exit = p
-        .wait_timeout(Duration::from_secs(120))?
-        .ok_or("the getppid hammer did not finish in 120 s")?;
-    if !exit.success() {
-        return Err(format!(
-            "the getppid hammer failed ({}): {}",
-            exit.describe(),
-            p.stderr_tail()
-        ));
+    let mut running = Vec::new();
+    for i in 0..procs.max(1) {
+        let mut cmd = Command::new(&exe);
+        cmd.args(["__hammer", &count.to_string(), &rate.to_string()]);
+        running.push(Proc::spawn(cmd, dir, &format!("{label}-{i}"))?);
     }
-    let ns: u64 = p
-        .read_stdout()
-        .trim()
-        .parse()
-        .map_err(|_| "the getppid hammer printed no timing")?;
-    Ok(Hammered {
-        pid,
-        elapsed: Duration::from_nanos(ns),
-    })
+    let mut pids = Vec::new();
+    let mut elapsed = Duration::ZERO;
+    for mut p in running {
+        let exit = p
+            .wait_timeout(Duration::from_secs(120))?
+            .ok_or("the getppid hammer did not finish in 120 s")?;
+        if !exit.success() {
+            return Err(format!(
+                "the getppid hammer failed ({}): {}",
+                exit.describe(),
+                p.stderr_tail()
+            ));
+        }
+        let ns: u64 = p
+            .read_stdout()
+            .trim()
+            .parse()
+            .map_err(|_| "the getppid hammer printed no timing")?;
+        pids.push(p.pid());
+        elapsed = elapsed.max(Duration::from_nanos(ns));
+    }
+    Ok(Hammered { pids, elapsed })
 }
