@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 pub const NOTIFY: &str = "__BPFTRACE_NOTIFY_PROBES_ATTACHED";
 
 /// The longest any single ferret run may take before the test fails.
-pub const RUN_TIMEOUT: Duration = Duration::from_secs(15);
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn ferret_path() -> &'static str {
     env!("CARGO_BIN_EXE_ferret")

@@ -1,0 +1,313 @@
+//! End-to-end: tracepoints, profile and interval probes, builtins, with
+//! events triggered by the test itself or by uniquely named children.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TempDir, Tracer, gettid, kernel_or_skip, open_path, run_trigger, unique_name};
+
+macro_rules! kernel {
+    () => {
+        if !kernel_or_skip(module_path!()) {
+            return;
+        }
+    };
+}
+
+fn my_pid() -> String {
+    std::process::id().to_string()
+}
+
+#[test]
+fn tracepoint_with_pid_predicate_and_args_field() {
+    kernel!();
+    let dir = TempDir::new("open");
+    let target = dir.path("needle-file");
+    let t = Tracer::start_prog(
+        &["-q"],
+        r#"tracepoint:syscalls:sys_enter_openat /pid == $1/ {
+             if (str(args.filename) == str($2)) { printf("%s\n", str(args.filename)); exit(); }
+           }"#,
+        &[&my_pid(), target.to_str().unwrap()],
+    );
+    open_path(&target);
+    let out = t.finish();
+    assert_eq!(out.ok(), format!("{}\n\n\n", target.display()));
+}
+
+#[test]
+fn old_arrow_syntax_and_t_alias() {
+    kernel!();
+    let dir = TempDir::new("arrw");
+    let target = dir.path("arrow-file");
+    let t = Tracer::start_prog(
+        &["-q"],
+        r#"t:syscalls:sys_enter_openat /pid == $1 && str(args->filename) == str($2)/ {
+             printf("%s %d\n", str(args->filename), args->flags & 3);
+             exit();
+           }"#,
+        &[&my_pid(), target.to_str().unwrap()],
+    );
+    open_path(&target);
+    let out = t.finish();
+    // O_RDONLY
+    assert_eq!(out.ok(), format!("{} 0\n\n\n", target.display()));
+}
+
+#[test]
+fn wildcard_tracepoints_and_probe_builtin() {
+    kernel!();
+    let dir = TempDir::new("wild");
+    let target = dir.path("wild-file");
+    let t = Tracer::start_prog(
+        &["-q"],
+        r#"tracepoint:syscalls:sys_enter_opena* /pid == $1/ {
+             if (str(args.filename) == str($2)) { printf("%s\n", probe); exit(); }
+           }"#,
+        &[&my_pid(), target.to_str().unwrap()],
+    );
+    open_path(&target);
+    let out = t.finish();
+    assert_eq!(out.ok(), "tracepoint:syscalls:sys_enter_openat\n\n\n");
+}
+
+/// Counts a child's syscalls by probe over the tracepoints `pattern` names;
+/// /bin/true exits through exit_group and its loader maps memory.
+fn count_by_probe(pattern: &str) {
+    let dir = TempDir::new("many");
+    let name = unique_name("many");
+    let exe = dir.alias(&name, "/bin/true");
+    let t = Tracer::start_prog(
+        &["-q"],
+        &format!(
+            r#"{pattern} /comm == str($1)/ {{ @[probe] = count(); }}
+               tracepoint:sched:sched_process_exit /comm == str($1)/ {{ exit(); }}"#
+        ),
+        &[&name],
+    );
+    run_trigger(&exe, &[]);
+    let out = t.finish();
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert!(out.stderr.is_empty(), "{out:#?}");
+    let lines = out.stdout_lines();
+    assert_eq!(lines[..2], ["", ""], "{out:#?}");
+    for expected in ["sys_enter_mmap", "sys_enter_mprotect"] {
+        let prefix = format!("@[tracepoint:syscalls:{expected}]: ");
+        assert!(
+            lines.iter().any(|l| l.starts_with(&prefix)),
+            "no {expected} line in {out:#?}"
+        );
+    }
+    assert!(
+        lines.contains(&"@[tracepoint:syscalls:sys_enter_exit_group]: 1"),
+        "{out:#?}"
+    );
+    // Counts print in ascending order.
+    let counts: Vec<u64> = lines[2..]
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(counts.is_sorted(), "{counts:?}");
+}
+
+#[test]
+fn count_by_probe_over_a_wildcard_and_a_probe_list() {
+    kernel!();
+    count_by_probe("tracepoint:syscalls:sys_enter_m*,tracepoint:syscalls:sys_enter_exit_group");
+}
+
+#[test]
+#[ignore = "slow: detaching all ~360 sys_enter_* tracepoints takes ~14 s (an RCU grace \
+            period per tracepoint in the kernel, serialized); bpftrace 0.17 takes ~26 s"]
+fn count_by_probe_over_every_sys_enter_tracepoint() {
+    kernel!();
+    count_by_probe("tracepoint:syscalls:sys_enter_*");
+}
+
+#[test]
+fn builtins_in_a_child_process() {
+    kernel!();
+    let dir = TempDir::new("bltn");
+    let name = unique_name("bltn");
+    let exe = dir.alias(&name, "/bin/true");
+    let t = Tracer::start_prog(
+        &["-q"],
+        r#"tracepoint:syscalls:sys_enter_exit_group /comm == str($1)/ {
+             printf("pid=%d tid=%d comm=%s uid=%d gid=%d\n", pid, tid, comm, uid, gid);
+             printf("cpu_ok=%d cgroup_ok=%d elapsed_ok=%d\n",
+                    cpu < ncpus, cgroup != 0, elapsed < 10000000000);
+             @t0 = nsecs;
+             @t1 = nsecs;
+             exit();
+           }"#,
+        &[&name],
+    );
+    let pid = run_trigger(&exe, &[]);
+    let out = t.finish();
+    let stdout = out.ok();
+    let mut lines = stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some(format!("pid={pid} tid={pid} comm={name} uid=0 gid=0").as_str())
+    );
+    assert_eq!(lines.next(), Some("cpu_ok=1 cgroup_ok=1 elapsed_ok=1"));
+    assert_eq!(lines.next(), Some(""));
+    assert_eq!(lines.next(), Some(""));
+    let value = |l: Option<&str>, name: &str| -> u64 {
+        l.and_then(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("{name} in {stdout}"))
+            .parse()
+            .unwrap()
+    };
+    let t0 = value(lines.next(), "@t0: ");
+    let t1 = value(lines.next(), "@t1: ");
+    assert!(t0 > 0 && t0 <= t1, "{t0} {t1}");
+}
+
+#[test]
+fn tid_of_the_triggering_thread() {
+    kernel!();
+    let dir = TempDir::new("tid");
+    let target = dir.path("tid-file");
+    let t = Tracer::start_prog(
+        &["-q"],
+        r#"tracepoint:syscalls:sys_enter_openat /pid == $1 && str(args.filename) == str($2)/ {
+             printf("%d %d %llu\n", pid, tid, nsecs > 1000);
+             exit();
+           }"#,
+        &[&my_pid(), target.to_str().unwrap()],
+    );
+    // From another thread, so pid and tid differ.
+    let tid = std::thread::spawn(move || {
+        open_path(&target);
+        gettid()
+    })
+    .join()
+    .unwrap();
+    let out = t.finish();
+    assert_eq!(out.ok(), format!("{} {tid} 1\n\n\n", my_pid()));
+}
+
+#[test]
+fn rand_varies() {
+    kernel!();
+    let out = common::run_prog(
+        &["-q"],
+        r#"begin { @[rand] = count(); @[rand] = count(); @[rand] = count(); @[rand] = count(); exit(); }"#,
+        &[],
+    );
+    let stdout = out.ok();
+    // Four draws of 32 random bits: at least two distinct values.
+    assert!(
+        stdout.lines().filter(|l| l.starts_with("@[")).count() >= 2,
+        "{stdout}"
+    );
+}
+
+#[test]
+fn ksym_of_a_timer_function() {
+    kernel!();
+    // nanosleep arms an hrtimer whose callback is hrtimer_wakeup.
+    let t = Tracer::start_prog(
+        &["-q"],
+        r#"tracepoint:timer:hrtimer_start /tid == $1/ { printf("%s\n", ksym(args.function)); exit(); }"#,
+        &[&gettid().to_string()],
+    );
+    std::thread::sleep(Duration::from_millis(1));
+    let out = t.finish();
+    assert_eq!(out.ok(), "hrtimer_wakeup\n\n\n");
+}
+
+#[test]
+fn interval_and_profile_fire() {
+    kernel!();
+    let started = Instant::now();
+    let out = common::run_prog(
+        &["-q"],
+        "interval:ms:20 { @i = count(); } profile:hz:199 { @p = count(); } interval:ms:300 { exit(); }",
+        &[],
+    );
+    let stdout = out.ok();
+    let value = |name: &str| -> u64 {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("{name} in {stdout}"))
+            .parse()
+            .unwrap()
+    };
+    let i = value("@i: ");
+    let p = value("@p: ");
+    assert!(
+        (5..=20).contains(&i),
+        "interval:ms:20 fired {i} times in 300 ms"
+    );
+    assert!(p > 0, "profile never fired");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn kstack_in_profile() {
+    kernel!();
+    let dir = TempDir::new("kstk");
+    let name = unique_name("kstk");
+    let dd = dir.alias(&name, "/bin/dd");
+    // dd copying /dev/zero spends its time in the kernel.
+    let t = Tracer::start_prog(
+        &["-q"],
+        r#"profile:hz:997 /comm == str($1)/ { @[kstack] = count(); }
+           tracepoint:sched:sched_process_exit /comm == str($1)/ { exit(); }"#,
+        &[&name],
+    );
+    run_trigger(
+        &dd,
+        &["if=/dev/zero", "of=/dev/null", "bs=64k", "count=20000"],
+    );
+    let out = t.finish();
+    let stdout = out.ok();
+    let frames: Vec<&str> = stdout.lines().filter(|l| l.starts_with(' ')).collect();
+    assert!(!frames.is_empty(), "no kernel frames: {stdout}");
+    for f in &frames {
+        let sym = f
+            .strip_prefix("        ")
+            .unwrap_or_else(|| panic!("frame not indented 8 spaces: {f:?}"));
+        assert!(!sym.starts_with(' '), "{f:?}");
+        let (name, off) = sym
+            .rsplit_once('+')
+            .unwrap_or_else(|| panic!("frame without +offset: {f:?}"));
+        assert!(!name.is_empty(), "{f:?}");
+        off.parse::<u64>()
+            .unwrap_or_else(|_| panic!("bad offset in {f:?}"));
+    }
+    assert!(stdout.contains("@[\n        "), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("]: ")), "{stdout}");
+}
+
+#[test]
+fn every_printf_event_arrives() {
+    kernel!();
+    let dir = TempDir::new("many");
+    let target = dir.path("flood");
+    const N: usize = 2000;
+    let t = Tracer::start_prog(
+        &["-q"],
+        r#"tracepoint:syscalls:sys_enter_openat /pid == $1 && str(args.filename) == str($2)/ {
+             @n++;
+             printf("event %d\n", @n);
+           }"#,
+        &[&my_pid(), target.to_str().unwrap()],
+    );
+    for _ in 0..N {
+        open_path(&target);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let out = t.stop(libc::SIGINT);
+    let stdout = out.ok();
+    let events: Vec<&str> = stdout.lines().filter(|l| l.starts_with("event ")).collect();
+    assert_eq!(events.len(), N, "lost printf events");
+    for (i, l) in events.iter().enumerate() {
+        assert_eq!(*l, format!("event {}", i + 1));
+    }
+    assert!(stdout.ends_with(&format!("\n\n\n@n: {N}\n")), "{stdout}");
+}
