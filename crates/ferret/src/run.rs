@@ -291,13 +291,11 @@ impl<'a> Session<'a> {
         if self.settings.verbose {
             eprintln!("detached in {:?}", detaching.elapsed());
         }
-        if self.exit_code.is_none() || only_special {
-            let code = self.exit_code.take();
-            self.run_special(Attach::End, &mut events)?;
-            self.exit_code = self.exit_code.or(code);
-        } else {
-            self.run_special(Attach::End, &mut events)?;
-        }
+        // Events queued after exit() were dropped above, but end probes
+        // still run and print, as in bpftrace; exit() in one overrides.
+        let code = self.exit_code.take();
+        self.run_special(Attach::End, &mut events)?;
+        self.exit_code = self.exit_code.or(code);
         self.print_maps_at_exit();
         self.report_lost();
         self.sink.flush();
