@@ -51,12 +51,18 @@ fn kernel_unavailable() -> Option<String> {
 
 /// True when kernel tests can run. Otherwise fails under CI, or prints a
 /// loud skip notice and returns false.
-pub fn kernel_or_skip(test: &str) -> bool {
+pub fn kernel_or_skip(module: &str) -> bool {
+    // libtest names each test's thread after the test.
+    let test = match std::thread::current().name() {
+        Some(name) => format!("{module}::{name}"),
+        None => module.to_string(),
+    };
     match kernel_unavailable() {
         None => true,
         Some(reason) if under_ci() => panic!("{test}: kernel test cannot run under CI: {reason}"),
         Some(reason) => {
-            eprintln!("SKIPPED: {test}: {reason}");
+            // Straight to the stderr handle: libtest captures eprintln!.
+            let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {reason}");
             false
         }
     }
