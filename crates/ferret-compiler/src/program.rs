@@ -108,6 +108,12 @@ impl MapKind {
         }
     }
 
+    /// Keyless aggregations live in a one-slot per-CPU array: its value
+    /// always exists, so an update is one lookup with no insert path.
+    pub fn uses_array(&self, key: Option<&Ty>) -> bool {
+        key.is_none() && self.is_percpu() && !self.is_histogram()
+    }
+
     /// Histograms append a u64 bucket index to the user's key.
     pub fn is_histogram(&self) -> bool {
         matches!(self, MapKind::Hist { .. } | MapKind::Lhist { .. })
@@ -125,8 +131,12 @@ pub struct MapInfo {
     /// tuple for multi-key maps.
     pub key: Option<Ty>,
     pub kind: MapKind,
-    /// Bytes of the kernel key (user key plus a histogram's bucket index).
+    /// Bytes of the kernel key (user key plus a histogram's bucket index;
+    /// 4 for the u32 index of a one-slot array).
     pub key_size: u32,
+    /// Stored in a one-slot per-CPU array ([`MapKind::uses_array`]): an
+    /// all-zero slot means the map was never updated.
+    pub array: bool,
 }
 
 /// One `printf` call site: its format and the layout of its arguments in

@@ -548,7 +548,8 @@ fn aggregations_update_per_cpu_values() {
             .symbol
             .clone()
     };
-    let zero = 0u64.to_le_bytes();
+    // Keyless aggregations live in slot 0 of a one-slot per-CPU array.
+    let zero = 0u32.to_le_bytes();
     for cpu in 0..ncpus as u32 {
         let mine: Vec<i64> = values
             .iter()
@@ -600,14 +601,14 @@ fn min_max_ignore_the_initial_zero() {
         &[50, 40, 60],
         1,
     );
-    let mn = m.value(&prog.maps[0].symbol, &[0; 8], 0).unwrap();
+    let mn = m.value(&prog.maps[0].symbol, &[0; 4], 0).unwrap();
     assert_eq!(i64_at(&mn, 0), 40);
     let (prog, m) = run_per_value(
         &format!("{} {{ @mn = min(args.val); @mx = max(args.val); }}", vm::TP),
         &[-50, -40, -60],
         1,
     );
-    let mx = m.value(&prog.maps[1].symbol, &[0; 8], 0).unwrap();
+    let mx = m.value(&prog.maps[1].symbol, &[0; 4], 0).unwrap();
     assert_eq!(i64_at(&mx, 0), -40);
 }
 

@@ -180,6 +180,9 @@ pub fn map_dump(info: &MapInfo, raw: RawEntries, sym: &mut Symbolizer) -> MapDum
                 }
                 MapKind::Hist { .. } | MapKind::Lhist { .. } => continue,
             };
+            if info.array && never_updated(&value, &vals) {
+                continue;
+            }
             entries.push(MapEntry {
                 key: key_of(&k, sym),
                 value,
@@ -189,6 +192,19 @@ pub fn map_dump(info: &MapInfo, raw: RawEntries, sym: &mut Symbolizer) -> MapDum
     MapDump {
         name: info.name.clone(),
         entries,
+    }
+}
+
+/// A one-slot array always has its slot; all-zero per-CPU values (no
+/// count, no min/max set) mean the program never updated it.
+fn never_updated(value: &MapValue, vals: &[Vec<u8>]) -> bool {
+    match value {
+        MapValue::Count(0) | MapValue::Avg { count: 0, .. } | MapValue::Stats { count: 0, .. } => {
+            true
+        }
+        MapValue::Min(_) | MapValue::Max(_) => vals.iter().all(|v| u64_at(v, 8) == 0),
+        MapValue::Sum(_) => vals.iter().all(|v| v.iter().all(|&b| b == 0)),
+        _ => false,
     }
 }
 
@@ -232,7 +248,8 @@ mod tests {
             symbol: "m".into(),
             key: None,
             kind: MapKind::Min,
-            key_size: 8,
+            key_size: 4,
+            array: true,
         };
         let cpu = |v: i64, set: u64| [v.to_le_bytes(), set.to_le_bytes()].concat();
         let raw = vec![(vec![0; 8], vec![cpu(5, 1), cpu(0, 0)])];

@@ -423,8 +423,13 @@ impl<'a> Session<'a> {
             && info.key.is_none()
             && !info.kind.is_histogram()
         {
+            // The zero value itself, not a never-updated slot to skip.
+            let shown = ferret_compiler::MapInfo {
+                array: false,
+                ..info.clone()
+            };
             let zero = decode::map_dump(
-                info,
+                &shown,
                 vec![(vec![0; 8], vec![vec![0; 16]])],
                 &mut self.symbols,
             );

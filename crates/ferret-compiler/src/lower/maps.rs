@@ -415,6 +415,10 @@ impl Lowerer<'_, '_> {
         let have = self.e.new_label();
         let done = self.e.new_label();
         self.lookup(obj, key);
+        if kind.uses_array(self.g.maps[id].key.clone().flatten().as_ref()) {
+            // The slot always exists; the check is for the verifier.
+            self.e.jump_if_imm(JmpOp::Jeq, Reg::R0, 0, done);
+        }
         self.e.jump_if_imm(JmpOp::Jne, Reg::R0, 0, have);
         let zero = self.alloc_mem(kind.value_size(), true);
         self.e.load_map(Reg::R1, obj);
@@ -549,6 +553,19 @@ impl Lowerer<'_, '_> {
             return Ok(());
         }
         let obj = self.g.obj_map(SysMap::User(id));
+        let kind = self.g.maps[id].kind.clone();
+        if let Some(kind) = kind.filter(|k| k.uses_array(None) && keys.is_empty()) {
+            // Array slots cannot be deleted: zero this CPU's slot instead.
+            self.lookup(obj, key);
+            let done = self.e.new_label();
+            self.e.jump_if_imm(JmpOp::Jeq, Reg::R0, 0, done);
+            for off in (0..kind.value_size()).step_by(8) {
+                self.e
+                    .push(Insn::store_imm(Size::DW, Reg::R0, off as i16, 0));
+            }
+            self.e.bind(done);
+            return Ok(());
+        }
         self.e.load_map(Reg::R1, obj);
         self.addr_of(key, Reg::R2);
         self.e.push(Insn::call(helper::MAP_DELETE_ELEM));

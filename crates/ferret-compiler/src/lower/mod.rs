@@ -129,17 +129,24 @@ impl Globals<'_> {
             SysMap::User(id) => {
                 let m = &self.maps[id];
                 let kind = m.kind.clone().unwrap_or(MapKind::Count);
-                let key_size = user_key_size(m.key.as_ref().and_then(Option::as_ref), &kind);
+                let key = m.key.as_ref().and_then(Option::as_ref);
+                let key_size = user_key_size(key, &kind);
                 MapDef {
                     name: map_symbol(id),
-                    map_type: if kind.is_percpu() {
+                    map_type: if kind.uses_array(key) {
+                        BPF_MAP_TYPE_PERCPU_ARRAY
+                    } else if kind.is_percpu() {
                         BPF_MAP_TYPE_PERCPU_HASH
                     } else {
                         BPF_MAP_TYPE_HASH
                     },
                     key_size,
                     value_size: kind.value_size(),
-                    max_entries: opts.max_map_keys,
+                    max_entries: if kind.uses_array(key) {
+                        1
+                    } else {
+                        opts.max_map_keys
+                    },
                     map_flags: 0,
                 }
             }
@@ -169,6 +176,9 @@ fn map_symbol(id: usize) -> String {
 /// Kernel key size: the user key (or a u64 zero for scalar maps) plus a
 /// histogram's bucket index.
 pub(crate) fn user_key_size(key: Option<&Ty>, kind: &MapKind) -> u32 {
+    if kind.uses_array(key) {
+        return 4;
+    }
     let base = key.map_or(8, |k| crate::types::align8(k.size()));
     base + if kind.is_histogram() { 8 } else { 0 }
 }
@@ -325,6 +335,7 @@ pub fn compile(
                 name: m.name.clone(),
                 symbol: map_symbol(id),
                 key_size: user_key_size(key.as_ref(), &kind),
+                array: kind.uses_array(key.as_ref()),
                 key,
                 kind,
             }
