@@ -274,6 +274,23 @@ fn print_clear_zero_delete() {
     );
 }
 
+/// Keyless aggregations live in a one-slot per-CPU array whose slot always
+/// exists: one never updated must not print at exit, `print()` shows its
+/// zero, and `delete`/`clear` empty it.
+#[test]
+fn keyless_aggregations_that_were_never_updated() {
+    kernel!();
+    let out = run_prog(
+        &["-q"],
+        r#"begin { print(@never); if (0) { @never = count(); } }
+           begin { @c = count(); @c = count(); delete(@c); print(@c); }
+           begin { @s = sum(3); @m = min(4); clear(@m); @a = avg(6); }
+           begin { printf("%d\n", @s); }"#,
+        &[],
+    );
+    assert_eq!(out.ok(), "@never: 0\n@c: 0\n3\n\n\n@a: 6\n@s: 3\n");
+}
+
 #[test]
 fn print_value() {
     kernel!();
