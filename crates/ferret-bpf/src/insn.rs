@@ -284,6 +284,16 @@ pub const BPF_DW_BITS: u8 = 0x18;
 /// Opcode of the first half of `ld_imm64`.
 pub const BPF_LD_IMM64: u8 = BPF_LD | BPF_DW_BITS | BPF_IMM;
 
+/// Map types (`enum bpf_map_type`) the code generator creates.
+pub mod map_type {
+    pub const HASH: u32 = 1;
+    pub const ARRAY: u32 = 2;
+    pub const PERCPU_HASH: u32 = 5;
+    pub const PERCPU_ARRAY: u32 = 6;
+    pub const STACK_TRACE: u32 = 7;
+    pub const RINGBUF: u32 = 27;
+}
+
 /// Kernel helper function ids (`enum bpf_func_id`) the code generator uses.
 pub mod helper {
     pub const MAP_LOOKUP_ELEM: i32 = 1;
@@ -312,6 +322,7 @@ pub mod helper {
     pub const GET_FUNC_IP: i32 = 173;
     pub const GET_FUNC_ARG: i32 = 183;
     pub const GET_FUNC_RET: i32 = 184;
+    pub const MAP_LOOKUP_PERCPU_ELEM: i32 = 195;
 
     /// Names of the kernel helpers by id (`enum bpf_func_id`), without the
     /// `bpf_` prefix; index 0 is `unspec`.

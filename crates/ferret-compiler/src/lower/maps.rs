@@ -223,7 +223,6 @@ impl Lowerer<'_, '_> {
     /// The total of a per-CPU counter across every CPU, as bpftrace reads
     /// `@c` in `if (@c > 5)`.
     fn percpu_sum(&mut self, id: usize, key: Place, kind: &MapKind, expr: &Expr) -> Res<TVal> {
-        const BPF_MAP_LOOKUP_PERCPU_ELEM: i32 = 195;
         let signed = matches!(kind, MapKind::Sum { signed: true });
         let ty = if signed { Ty::I64 } else { Ty::U64 };
         if self.g.discovering {
@@ -245,7 +244,7 @@ impl Lowerer<'_, '_> {
             self.e.load_map(Reg::R1, obj);
             self.addr_of(key, Reg::R2);
             self.e.push(Insn::mov64_imm(Reg::R3, cpu as i32));
-            self.e.push(Insn::call(BPF_MAP_LOOKUP_PERCPU_ELEM));
+            self.e.push(Insn::call(helper::MAP_LOOKUP_PERCPU_ELEM));
             self.e.jump_if_imm(JmpOp::Jeq, Reg::R0, 0, skip);
             self.e.push(Insn::load(Size::DW, Reg::R1, Reg::R0, 0));
             self.load_reg(&total, Reg::R0);

@@ -48,11 +48,11 @@ impl Default for Options {
     }
 }
 
-const BPF_MAP_TYPE_HASH: u32 = 1;
-const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
-const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
-const BPF_MAP_TYPE_STACK_TRACE: u32 = 7;
-const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+use ferret_bpf::insn::map_type::{
+    HASH as BPF_MAP_TYPE_HASH, PERCPU_ARRAY as BPF_MAP_TYPE_PERCPU_ARRAY,
+    PERCPU_HASH as BPF_MAP_TYPE_PERCPU_HASH, RINGBUF as BPF_MAP_TYPE_RINGBUF,
+    STACK_TRACE as BPF_MAP_TYPE_STACK_TRACE,
+};
 
 /// Kernel-side maps every program may use, besides the user's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

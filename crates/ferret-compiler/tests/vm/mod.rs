@@ -80,12 +80,11 @@ pub fn build_with(src: &str, ncpus: u64, opts: &Options) -> CompiledProgram {
         .unwrap_or_else(|d| panic!("compile error in {src:?}: {d:?}"))
 }
 
-const BPF_MAP_TYPE_ARRAY: u32 = 2;
-const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
-const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
-const BPF_MAP_TYPE_RINGBUF: u32 = 27;
-/// `bpf_map_lookup_percpu_elem`, which ferret_bpf has no constant for.
-const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
+use ferret_bpf::insn::map_type::{
+    ARRAY as BPF_MAP_TYPE_ARRAY, PERCPU_ARRAY as BPF_MAP_TYPE_PERCPU_ARRAY,
+    PERCPU_HASH as BPF_MAP_TYPE_PERCPU_HASH, RINGBUF as BPF_MAP_TYPE_RINGBUF,
+};
+const MAP_LOOKUP_PERCPU_ELEM: u32 = helper::MAP_LOOKUP_PERCPU_ELEM as u32;
 /// A helper id no kernel uses: the prologue the harness adds calls it with
 /// the frame pointer so the other helpers know where the stack is.
 const RECORD_FP: i32 = 0x7ff0_0001;
