@@ -3,7 +3,7 @@
 use std::{
     io,
     ops::Deref,
-    os::fd::{AsFd as _, AsRawFd as _},
+    os::fd::{AsFd, AsRawFd as _, BorrowedFd},
     time::Duration,
 };
 
@@ -22,6 +22,14 @@ impl std::fmt::Debug for EventReader {
         f.debug_struct("EventReader")
             .field("name", &self.name)
             .finish_non_exhaustive()
+    }
+}
+
+/// The ring buffer's fd polls readable when records wait, so a caller can
+/// wait for events and other fds (a traced process's pidfd) at once.
+impl AsFd for EventReader {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.ring.as_fd()
     }
 }
 

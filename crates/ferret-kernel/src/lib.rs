@@ -16,6 +16,6 @@ pub mod tracefs;
 pub use error::KernelError;
 pub use events::EventReader;
 pub use ksyms::KernelSymbols;
-pub use loader::{LoadedObject, PerfTarget, SoftwareEvent, load};
+pub use loader::{HardwareEvent, LoadedObject, PerfTarget, SoftwareEvent, load};
 pub use maps::RawMap;
 pub use mounts::{Mount, ensure_bpffs, ensure_tracefs};

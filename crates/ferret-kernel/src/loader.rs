@@ -13,7 +13,8 @@ use aya::{
         PerfEvent, Program, ProgramError, RawTracePoint, RawTracePointRunOptions, TestRun,
         TracePoint, TracePointError,
         perf_event::{
-            PerfEventConfig, PerfEventLink, PerfEventScope, SamplePolicy, SoftwareEvent as AyaSw,
+            HardwareEvent as AyaHw, PerfEventConfig, PerfEventLink, PerfEventScope, SamplePolicy,
+            SoftwareEvent as AyaSw,
         },
         raw_trace_point::RawTracePointLink,
         trace_point::TracePointLink,
@@ -79,6 +80,56 @@ impl SoftwareEvent {
     }
 }
 
+/// A generalized hardware perf event, counted by the CPU's PMU (absent on
+/// most virtual machines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HardwareEvent {
+    CpuCycles,
+    Instructions,
+    CacheReferences,
+    CacheMisses,
+    BranchInstructions,
+    BranchMisses,
+    BusCycles,
+    FrontendStalls,
+    BackendStalls,
+    RefCycles,
+}
+
+impl HardwareEvent {
+    /// The names (and short aliases) bpftrace accepts in `hardware:NAME:N`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "cpu-cycles" | "cycles" => Self::CpuCycles,
+            "instructions" => Self::Instructions,
+            "cache-references" => Self::CacheReferences,
+            "cache-misses" => Self::CacheMisses,
+            "branch-instructions" | "branches" => Self::BranchInstructions,
+            "branch-misses" => Self::BranchMisses,
+            "bus-cycles" => Self::BusCycles,
+            "frontend-stalls" => Self::FrontendStalls,
+            "backend-stalls" => Self::BackendStalls,
+            "ref-cycles" => Self::RefCycles,
+            _ => return None,
+        })
+    }
+
+    fn to_aya(self) -> AyaHw {
+        match self {
+            Self::CpuCycles => AyaHw::CpuCycles,
+            Self::Instructions => AyaHw::Instructions,
+            Self::CacheReferences => AyaHw::CacheReferences,
+            Self::CacheMisses => AyaHw::CacheMisses,
+            Self::BranchInstructions => AyaHw::BranchInstructions,
+            Self::BranchMisses => AyaHw::BranchMisses,
+            Self::BusCycles => AyaHw::BusCycles,
+            Self::FrontendStalls => AyaHw::StalledCyclesFrontend,
+            Self::BackendStalls => AyaHw::StalledCyclesBackend,
+            Self::RefCycles => AyaHw::RefCpuCycles,
+        }
+    }
+}
+
 /// Where a `perf_event` program is attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PerfTarget {
@@ -93,6 +144,9 @@ pub enum PerfTarget {
     /// `software:`: a software event on every online CPU, sampled every
     /// `period` occurrences.
     Software { event: SoftwareEvent, period: u64 },
+    /// `hardware:`: a hardware event on every online CPU, sampled every
+    /// `period` occurrences.
+    Hardware { event: HardwareEvent, period: u64 },
 }
 
 /// Process name (`comm`) of the background detacher, as `ps` shows it.
@@ -432,6 +486,18 @@ impl LoadedObject {
     /// Attaches a `perf_event` program; returns how many perf events (one per
     /// CPU covered) were opened.
     pub fn attach_perf_event(&mut self, program: &str, target: PerfTarget) -> Result<usize> {
+        self.attach_perf_event_for(program, target, None)
+    }
+
+    /// [`Self::attach_perf_event`], counting only the events of process
+    /// `pid` (and the children it forks later) when given, as `-p`/`-c` do.
+    /// `interval:` ignores `pid`: it is a timer, not a process's event.
+    pub fn attach_perf_event_for(
+        &mut self,
+        program: &str,
+        target: PerfTarget,
+        pid: Option<u32>,
+    ) -> Result<usize> {
         let online = cpus::online()?;
         let clock = PerfEventConfig::Software(AyaSw::CpuClock);
         let (config, policy, cpus) = match target {
@@ -461,7 +527,13 @@ impl LoadedObject {
                 SamplePolicy::Period(period),
                 online,
             ),
+            PerfTarget::Hardware { event, period } => (
+                PerfEventConfig::Hardware(event.to_aya()),
+                SamplePolicy::Period(period),
+                online,
+            ),
         };
+        let pid = pid.filter(|_| !matches!(target, PerfTarget::Interval { .. }));
         if matches!(policy, SamplePolicy::Period(0) | SamplePolicy::Frequency(0)) {
             return Err(KernelError::Invalid(format!(
                 "perf event for {program}: the rate must not be zero"
@@ -475,9 +547,15 @@ impl LoadedObject {
                 target: format!("{target:?} on CPU {cpu}"),
                 source: Box::new(source),
             };
-            let scope = PerfEventScope::AllProcessesOneCpu { cpu };
+            let scope = match pid {
+                Some(pid) => PerfEventScope::OneProcess {
+                    pid,
+                    cpu: Some(cpu),
+                },
+                None => PerfEventScope::AllProcessesOneCpu { cpu },
+            };
             let id = pe
-                .attach(config, scope, policy, false)
+                .attach(config, scope, policy, pid.is_some())
                 .map_err(attach_err)?;
             let link = pe.take_link(id).map_err(attach_err)?;
             self.links.push(OwnedLink::PerfEvent(link));

@@ -13,7 +13,9 @@ use ferret_bpf::{
     Insn, Reg, Size,
     insn::{AluOp, JmpOp, helper},
 };
-use ferret_kernel::{KernelError, KernelSymbols, PerfTarget, SoftwareEvent, load, tracefs};
+use ferret_kernel::{
+    HardwareEvent, KernelError, KernelSymbols, PerfTarget, SoftwareEvent, load, tracefs,
+};
 
 #[test]
 fn tracefs_lists_and_reads_formats() -> TestResult {
@@ -282,6 +284,72 @@ fn perf_events_fire() -> TestResult {
     std::thread::sleep(Duration::from_millis(100));
     assert!(counter_value(&obj)? > 0, "profile never fired");
     assert!(counter_value(&faults)? > 0, "no page faults counted");
+    Ok(())
+}
+
+#[test]
+fn perf_events_for_one_process_and_its_children() -> TestResult {
+    use std::io::Write as _;
+    let Some(_) = kernel() else { return Ok(()) };
+    // A shell that waits for a line, then forks and execs a program.
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "read line; /bin/true"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()?;
+    let elf = counter_object("perf_event", "faults")?;
+    let mut faults = load(&elf)?;
+    let n = faults.attach_perf_event_for(
+        "faults",
+        PerfTarget::Software {
+            event: SoftwareEvent::PageFaults,
+            period: 1,
+        },
+        Some(child.id()),
+    )?;
+    assert_eq!(n, ferret_kernel::cpus::online()?.len());
+    // Faults of this process are not the child's.
+    let mut fresh = vec![0u8; 8 << 20];
+    for i in (0..fresh.len()).step_by(4096) {
+        fresh[i] = 1;
+    }
+    std::hint::black_box(&fresh);
+    std::thread::sleep(Duration::from_millis(50));
+    let before = counter_value(&faults)?;
+    child.stdin.take().ok_or("stdin")?.write_all(b"go\n")?;
+    child.wait()?;
+    let after = counter_value(&faults)?;
+    // The shell may still fault while it sleeps in read(); a whole exec of
+    // /bin/true in its child faults far more.
+    assert!(before < 50, "{before} faults counted before the child ran");
+    assert!(
+        after > before + 20,
+        "{before} then {after}: child's exec not counted"
+    );
+    Ok(())
+}
+
+#[test]
+fn hardware_events_need_a_pmu() -> TestResult {
+    let Some(_) = kernel() else { return Ok(()) };
+    let elf = counter_object("perf_event", "cycles")?;
+    let mut obj = load(&elf)?;
+    let result = obj.attach_perf_event(
+        "cycles",
+        PerfTarget::Hardware {
+            event: HardwareEvent::CpuCycles,
+            period: 1_000_000,
+        },
+    );
+    let pmu = std::path::Path::new("/sys/bus/event_source/devices/cpu").exists();
+    match result {
+        Ok(n) => assert!(pmu && n > 0, "attached {n} without a CPU PMU"),
+        Err(e) => assert!(!pmu, "a CPU PMU exists, yet: {e}"),
+    }
+    assert_eq!(
+        HardwareEvent::from_name("cycles"),
+        Some(HardwareEvent::CpuCycles)
+    );
+    assert_eq!(HardwareEvent::from_name("nope"), None);
     Ok(())
 }
 
