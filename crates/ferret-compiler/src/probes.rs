@@ -38,6 +38,54 @@ pub const PROBE_KINDS: &[(&str, &str)] = &[
     ("fexit", "fr"),
 ];
 
+/// A perf event usable as `software:NAME` or `hardware:NAME`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PerfEventName {
+    pub name: &'static str,
+    /// Short name (`faults`), or "".
+    pub alias: &'static str,
+    /// Sample period when the probe gives none (`software:faults` is
+    /// `software:faults:100`).
+    pub default_period: u64,
+}
+
+const fn perf(name: &'static str, alias: &'static str, default_period: u64) -> PerfEventName {
+    PerfEventName {
+        name,
+        alias,
+        default_period,
+    }
+}
+
+/// bpftrace's software events, with its default periods.
+pub const SOFTWARE_EVENTS: &[PerfEventName] = &[
+    perf("alignment-faults", "", 1),
+    perf("bpf-output", "", 1),
+    perf("context-switches", "cs", 1000),
+    perf("cpu-clock", "cpu", 1_000_000),
+    perf("cpu-migrations", "", 1),
+    perf("dummy", "", 1),
+    perf("emulation-faults", "", 1),
+    perf("major-faults", "", 1),
+    perf("minor-faults", "", 100),
+    perf("page-faults", "faults", 100),
+    perf("task-clock", "", 1),
+];
+
+/// bpftrace's hardware events, with its default periods.
+pub const HARDWARE_EVENTS: &[PerfEventName] = &[
+    perf("backend-stalls", "", 1_000_000),
+    perf("branch-instructions", "branches", 100_000),
+    perf("branch-misses", "", 100_000),
+    perf("bus-cycles", "", 100_000),
+    perf("cache-misses", "", 1_000_000),
+    perf("cache-references", "", 1_000_000),
+    perf("cpu-cycles", "cycles", 1_000_000),
+    perf("frontend-stalls", "", 1_000_000),
+    perf("instructions", "", 1_000_000),
+    perf("ref-cycles", "", 1_000_000),
+];
+
 /// Caches what the target says about tracepoints across all attach points
 /// of a program, so a wildcard over 700 events lists them once.
 pub struct ProbeResolver<'t> {
@@ -113,6 +161,8 @@ impl<'t> ProbeResolver<'t> {
                     format: None,
                 }])
             }
+            "software" | "s" => perf_event(ap, "software", SOFTWARE_EVENTS, rest),
+            "hardware" | "h" => perf_event(ap, "hardware", HARDWARE_EVENTS, rest),
             "kprobe" | "k" | "kretprobe" | "kr" | "fentry" | "f" | "kfunc" | "fexit" | "fr"
             | "kretfunc" => {
                 let d = err(format!(
@@ -249,6 +299,79 @@ impl<'t> ProbeResolver<'t> {
     }
 }
 
+/// `software:EVENT[:COUNT]` and `hardware:EVENT[:COUNT]`; a missing or zero
+/// count is the event's default period, as in bpftrace.
+fn perf_event(
+    ap: &AttachPoint,
+    kind: &str,
+    events: &[PerfEventName],
+    rest: &str,
+) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+    let list = format!("list them with: ferret -l '{kind}:*'");
+    let err = |msg: String, label: &str| Diagnostic::error(ap.span, msg).with_label(label);
+    let (event, count) = match rest.split_once(':') {
+        Some((e, c)) => (e, Some(c)),
+        None => (rest, None),
+    };
+    if event.is_empty() {
+        return Err(err(
+            format!("{kind} probe needs an event: {kind}:EVENT[:COUNT]"),
+            "no event",
+        )
+        .with_help(list));
+    }
+    if event.contains(['*', '?']) {
+        return Err(err(
+            format!("wildcards are not allowed in {kind} probes"),
+            "wildcard",
+        )
+        .with_help(list));
+    }
+    let Some(found) = events
+        .iter()
+        .find(|e| e.name == event || (!e.alias.is_empty() && e.alias == event))
+    else {
+        let names = events
+            .iter()
+            .flat_map(|e| [e.name, e.alias])
+            .filter(|n| !n.is_empty());
+        let d = err(format!("'{event}' is not a {kind} event"), "unknown event");
+        return Err(match closest(event, names) {
+            Some(best) => d.with_help(format!("did you mean '{kind}:{best}'?")),
+            None => d.with_help(list),
+        });
+    };
+    let count = match count {
+        None => 0,
+        Some(c) => c.trim().parse::<u64>().map_err(|_| {
+            err(
+                format!("{kind} probe count must be a positive integer, not '{c}'"),
+                "invalid count",
+            )
+            .with_help(format!("for example {kind}:{event}:1000"))
+        })?,
+    };
+    let mut name = format!("{kind}:{event}");
+    if count != 0 {
+        name.push_str(&format!(":{count}"));
+    }
+    let period = if count == 0 {
+        found.default_period
+    } else {
+        count
+    };
+    let event = found.name.to_string();
+    Ok(vec![ResolvedProbe {
+        name,
+        attach: if kind == "software" {
+            Attach::Software { event, period }
+        } else {
+            Attach::Hardware { event, period }
+        },
+        format: None,
+    }])
+}
+
 /// `*` and `?` globbing, as bpftrace matches probe names.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
     let (p, t) = (pattern.as_bytes(), text.as_bytes());
@@ -330,6 +453,91 @@ mod tests {
         assert!(glob_match("*", ""));
         assert!(!glob_match("sys_exit_*", "sys_enter_openat"));
         assert!(glob_match("*open*", "sys_enter_openat"));
+    }
+
+    fn resolve(text: &str) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+        let target = crate::target::FixedTarget::default();
+        let ap = AttachPoint {
+            text: text.into(),
+            span: ferret_syntax::Span::default(),
+        };
+        ProbeResolver::new(&target).resolve(&ap)
+    }
+
+    #[test]
+    fn perf_event_probes_with_default_periods() {
+        let one = |text: &str| {
+            let mut r = resolve(text).unwrap_or_else(|d| panic!("{text}: {}", d.message));
+            assert_eq!(r.len(), 1);
+            let p = r.remove(0);
+            (p.name, p.attach)
+        };
+        let sw = |event: &str, period| Attach::Software {
+            event: event.into(),
+            period,
+        };
+        let hw = |event: &str, period| Attach::Hardware {
+            event: event.into(),
+            period,
+        };
+        assert_eq!(
+            one("software:page-faults:1"),
+            ("software:page-faults:1".into(), sw("page-faults", 1))
+        );
+        assert_eq!(
+            one("s:faults"),
+            ("software:faults".into(), sw("page-faults", 100))
+        );
+        assert_eq!(
+            one("software:cs:0"),
+            ("software:cs".into(), sw("context-switches", 1000))
+        );
+        assert_eq!(one("s:cpu").1, sw("cpu-clock", 1_000_000));
+        assert_eq!(one("s:task-clock").1, sw("task-clock", 1));
+        assert_eq!(
+            one("hardware:cycles:5000"),
+            ("hardware:cycles:5000".into(), hw("cpu-cycles", 5000))
+        );
+        assert_eq!(one("h:branches").1, hw("branch-instructions", 100_000));
+        assert_eq!(one("h:ref-cycles").1, hw("ref-cycles", 1_000_000));
+        for e in SOFTWARE_EVENTS {
+            assert!(
+                resolve(&format!("software:{}", e.name)).is_ok(),
+                "{}",
+                e.name
+            );
+        }
+        for e in HARDWARE_EVENTS {
+            assert!(
+                resolve(&format!("hardware:{}", e.name)).is_ok(),
+                "{}",
+                e.name
+            );
+        }
+    }
+
+    #[test]
+    fn bad_perf_event_probes() {
+        let msg = |text: &str| resolve(text).err().map(|d| d.message).unwrap_or_default();
+        assert_eq!(
+            msg("software:pagefaults"),
+            "'pagefaults' is not a software event"
+        );
+        assert_eq!(msg("h:cycle"), "'cycle' is not a hardware event");
+        assert_eq!(msg("s:*"), "wildcards are not allowed in software probes");
+        assert_eq!(
+            msg("hardware:"),
+            "hardware probe needs an event: hardware:EVENT[:COUNT]"
+        );
+        assert_eq!(
+            msg("s:faults:-1"),
+            "software probe count must be a positive integer, not '-1'"
+        );
+        let help = resolve("software:page-fault").err().map(|d| d.help);
+        assert_eq!(
+            help,
+            Some(Some("did you mean 'software:page-faults'?".to_string()))
+        );
     }
 
     #[test]

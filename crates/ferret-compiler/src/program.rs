@@ -62,6 +62,47 @@ pub enum Attach {
         frequency_hz: Option<u64>,
         period_ns: Option<u64>,
     },
+    /// `software:EVENT:N`: every `period` occurrences of a software perf
+    /// event (`event` is its full name, `page-faults` for `faults`), on
+    /// every CPU.
+    Software {
+        event: String,
+        period: u64,
+    },
+    /// `hardware:EVENT:N`: likewise for a hardware (PMU) event.
+    Hardware {
+        event: String,
+        period: u64,
+    },
+}
+
+impl Attach {
+    /// Runs as a `perf_event` program (in interrupt context for timers and
+    /// hardware counters).
+    pub fn is_perf_event(&self) -> bool {
+        matches!(
+            self,
+            Attach::Interval { .. }
+                | Attach::Profile { .. }
+                | Attach::Software { .. }
+                | Attach::Hardware { .. }
+        )
+    }
+
+    /// Whether `-p PID` filters this probe with a check in the program
+    /// (`pid == PID`), as bpftrace does. Perf events are opened for the
+    /// process itself instead; begin/end and interval are not filtered.
+    pub fn filters_pid_in_program(&self) -> bool {
+        match self {
+            Attach::Tracepoint { .. } => true,
+            Attach::Begin
+            | Attach::End
+            | Attach::Interval { .. }
+            | Attach::Profile { .. }
+            | Attach::Software { .. }
+            | Attach::Hardware { .. } => false,
+        }
+    }
 }
 
 /// The aggregation (or plain value) a map holds, which decides its kernel

@@ -870,3 +870,47 @@ fn deep_expressions_spill_temporaries() {
     let expr = "(pid + (tid + (uid + (gid + (cpu + (pid - tid))))))";
     assert_eq!(eval("", expr), 4242 + 4243 + 1000 + 100 + (4242 - 4243));
 }
+
+#[test]
+fn pid_filter_skips_other_processes_in_tracepoints_only() {
+    // -p 42: a tracepoint runs only for process 42; perf events are opened
+    // for the process instead, so their programs carry no check.
+    let src = format!(
+        "{} {{ printf(\"tp\"); }} software:faults {{ printf(\"sw\"); }} interval:s:1 {{ printf(\"iv\"); }}",
+        vm::TP
+    );
+    let opts = Options {
+        filter_pid: Some(42),
+        ..Options::default()
+    };
+    let prog = build_with(&src, 1, &opts);
+    for (pid, expect) in [(41, 2), (42, 3)] {
+        let mut m = Machine::new(&prog, 1);
+        m.pid = pid;
+        for i in 0..prog.programs.len() {
+            run(&mut m, &prog, i, &mut record()).unwrap();
+        }
+        assert_eq!(m.events.len(), expect, "pid {pid}");
+    }
+    // Without -p, no check at all.
+    let plain = build(&src);
+    assert!(
+        plain.programs[0].insns.len() < prog.programs[0].insns.len(),
+        "the filter adds instructions"
+    );
+    assert_eq!(plain.programs[1].insns, prog.programs[1].insns);
+}
+
+#[test]
+fn cpid_is_the_child_pid() {
+    let opts = Options {
+        child_pid: Some(4321),
+        ..Options::default()
+    };
+    let prog = build_with("begin { printf(\"%d\", cpid); }", 1, &opts);
+    let mut m = Machine::new(&prog, 1);
+    run(&mut m, &prog, 0, &mut record()).unwrap();
+    let off = prog.printfs[0].args[0].0 as usize;
+    assert_eq!(i64_at(&m.events[0], off), 4321);
+    assert_eq!(prog.printfs[0].args[0].1, Ty::U32);
+}

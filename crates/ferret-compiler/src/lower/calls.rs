@@ -18,6 +18,7 @@ use crate::types::{Ty, align8};
 const BUILTINS: &[&str] = &[
     "pid", "tid", "uid", "gid", "comm", "nsecs", "elapsed", "cpu", "probe", "ncpus", "cgroup",
     "rand", "kstack", "args", "retval", "func", "curtask", "ustack", "username", "arg0", "arg1",
+    "cpid",
 ];
 
 /// Functions, for "did you mean" help.
@@ -64,6 +65,17 @@ impl Lowerer<'_, '_> {
             "cgroup" => self.helper_value(helper::GET_CURRENT_CGROUP_ID, Ty::U64),
             "rand" => self.helper_value(helper::GET_PRANDOM_U32, Ty::U32),
             "ncpus" => TVal::new(Val::Imm(self.g.ncpus as i64), Ty::U64),
+            "cpid" => match self.g.opts.child_pid {
+                Some(pid) => TVal::new(Val::Imm(i64::from(pid)), Ty::U32),
+                None => {
+                    return Err(Diagnostic::error(
+                        expr.span,
+                        "cpid is the pid of the command ferret runs with -c, and there is none",
+                    )
+                    .with_label("no -c command")
+                    .with_help("run the command under ferret: ferret -c 'CMD' ..."));
+                }
+            },
             "comm" => {
                 let place = self.alloc_mem(16, false);
                 self.addr_of(place, Reg::R1);
@@ -135,6 +147,8 @@ impl Lowerer<'_, '_> {
             Attach::Tracepoint { .. } => "tracepoint",
             Attach::Interval { .. } => "interval",
             Attach::Profile { .. } => "profile",
+            Attach::Software { .. } => "software",
+            Attach::Hardware { .. } => "hardware",
         }
     }
 

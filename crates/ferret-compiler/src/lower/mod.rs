@@ -35,6 +35,13 @@ pub struct Options {
     pub ringbuf_pages: u32,
     /// Words after the program, the values of `$1`, `$2`, ...
     pub positional: Vec<String>,
+    /// `-p PID`: probes that cannot be opened for one process (tracepoints)
+    /// return early unless `pid` is this.
+    pub filter_pid: Option<u32>,
+    /// `-c CMD`: the child's pid, the value of `cpid`.
+    pub child_pid: Option<u32>,
+    /// `--unsafe`: functions with side effects outside the trace are allowed.
+    pub allow_unsafe: bool,
 }
 
 impl Default for Options {
@@ -44,6 +51,9 @@ impl Default for Options {
             max_map_keys: 4096,
             ringbuf_pages: 64,
             positional: Vec::new(),
+            filter_pid: None,
+            child_pid: None,
+            allow_unsafe: false,
         }
     }
 }
@@ -291,7 +301,10 @@ pub fn compile(
             let section = match &rp.attach {
                 Attach::Begin | Attach::End => format!("raw_tp/{name}"),
                 Attach::Tracepoint { category, event } => format!("tracepoint/{category}/{event}"),
-                Attach::Interval { .. } | Attach::Profile { .. } => format!("perf_event/{name}"),
+                Attach::Interval { .. }
+                | Attach::Profile { .. }
+                | Attach::Software { .. }
+                | Attach::Hardware { .. } => format!("perf_event/{name}"),
             };
             programs.push(ProgramInfo {
                 name: name.clone(),
@@ -424,6 +437,17 @@ impl<'g, 'o> Lowerer<'g, 'o> {
     }
 
     fn lower_probe(&mut self, probe: &ast::Probe) {
+        if let Some(pid) = self.g.opts.filter_pid
+            && self.probe.attach.filters_pid_in_program()
+        {
+            // bpftrace's `-p` filter: `if (pid != PID) return`.
+            self.e
+                .push(Insn::call(ferret_bpf::insn::helper::GET_CURRENT_PID_TGID));
+            self.e
+                .push(Insn::alu64_imm(ferret_bpf::AluOp::Rsh, Reg::R0, 32));
+            let exit = self.exit_label;
+            self.e.jump_if_imm(JmpOp::Jne, Reg::R0, pid as i32, exit);
+        }
         if let Some(pred) = &probe.predicate {
             match self.eval(pred) {
                 Ok(v) => {
@@ -465,10 +489,7 @@ impl<'g, 'o> Lowerer<'g, 'o> {
         let mut pro = Emitter::default();
         pro.push(Insn::store(Size::DW, Reg::FP, CTX_SLOT, Reg::R1));
         if scratch_used > 0 {
-            let interrupt = matches!(
-                probe.attach,
-                Attach::Interval { .. } | Attach::Profile { .. }
-            );
+            let interrupt = probe.attach.is_perf_event();
             let idx = g.obj_map(SysMap::Scratch { interrupt });
             let slot = &mut g.scratch_size[usize::from(interrupt)];
             *slot = (*slot).max(scratch_used);
