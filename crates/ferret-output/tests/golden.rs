@@ -872,6 +872,124 @@ fn json_maps() {
     );
 }
 
+/// Every NDJSON object kind bpftrace's `JsonOutput` emits (src/output/
+/// json.cpp), one line each.
+#[test]
+fn json_every_object_kind() {
+    // Plain-text events keep their text, newline included, as a string.
+    for kind in ["time", "cat", "join", "syscall"] {
+        assert_eq!(
+            json::text_event(kind, b"12:00:01 x\n"),
+            format!("{{\"type\": \"{kind}\", \"data\": \"12:00:01 x\\n\"}}\n")
+        );
+    }
+    // Counts, sums, mins and maxes are plain maps, sorted by value.
+    let m = dump(
+        "@c",
+        vec![
+            (Some(s("b")), MapValue::Count(3)),
+            (Some(s("a")), MapValue::Count(5)),
+        ],
+    );
+    assert_eq!(
+        json::map(&m, 0, 1),
+        "{\"type\": \"map\", \"data\": {\"@c\": {\"b\": 3, \"a\": 5}}}\n"
+    );
+    let m = dump("@s", vec![(None, MapValue::Sum(Value::Int(-7)))]);
+    assert_eq!(
+        json::map(&m, 0, 1),
+        "{\"type\": \"map\", \"data\": {\"@s\": -7}}\n"
+    );
+    let m = dump("@mn", vec![(Some(Value::Int(1)), MapValue::Min(-2))]);
+    assert_eq!(
+        json::map(&m, 0, 1),
+        "{\"type\": \"map\", \"data\": {\"@mn\": {\"1\": -2}}}\n"
+    );
+    let m = dump("@mx", vec![(Some(Value::Bool(true)), MapValue::Max(9))]);
+    assert_eq!(
+        json::map(&m, 0, 1),
+        "{\"type\": \"map\", \"data\": {\"@mx\": {\"true\": 9}}}\n"
+    );
+    // A scalar avg is a "stats" object holding just the average.
+    let m = dump("@a", vec![(None, MapValue::Avg { total: 7, count: 2 })]);
+    assert_eq!(
+        json::map(&m, 0, 1),
+        "{\"type\": \"stats\", \"data\": {\"@a\": 3}}\n"
+    );
+    // Tuples as values are arrays; nested tuple keys keep their inner
+    // parentheses, lose every space.
+    let m = dump(
+        "@t",
+        vec![(
+            Some(Value::Tuple(vec![
+                Value::Int(1),
+                Value::Tuple(vec![Value::Int(2), s("a b")]),
+            ])),
+            MapValue::Plain(Value::Tuple(vec![Value::Int(2), s("x")])),
+        )],
+    );
+    assert_eq!(
+        json::map(&m, 0, 1),
+        "{\"type\": \"map\", \"data\": {\"@t\": {\"1,(2,ab)\": [2,\"x\"]}}}\n"
+    );
+    // Any key text in parentheses loses them (bpftrace strips by text).
+    let m = dump("@p", vec![(Some(s("(x)")), MapValue::Count(1))]);
+    assert_eq!(
+        json::map(&m, 0, 1),
+        "{\"type\": \"map\", \"data\": {\"@p\": {\"x\": 1}}}\n"
+    );
+    // A stack as a key: its text without spaces. As a value: as printed.
+    let stack = Value::Stack(vec!["f+1".into(), "g+2".into()]);
+    let m = dump("@k", vec![(Some(stack.clone()), MapValue::Count(4))]);
+    assert_eq!(
+        json::map(&m, 0, 1),
+        "{\"type\": \"map\", \"data\": {\"@k\": {\"\\nf+1\\ng+2\\n\": 4}}}\n"
+    );
+    let m = dump("@v", vec![(None, MapValue::Plain(stack.clone()))]);
+    assert_eq!(
+        json::map(&m, 0, 1),
+        "{\"type\": \"map\", \"data\": {\"@v\": \"\\n        f+1\\n        g+2\\n\"}}\n"
+    );
+    assert_eq!(
+        json::value(&stack),
+        "{\"type\": \"value\", \"data\": \"\\n        f+1\\n        g+2\\n\"}\n"
+    );
+    // Symbols are strings; arrays and nested tuples nest unspaced.
+    assert_eq!(
+        json::value(&Value::Tuple(vec![
+            Value::Sym("do_sys_openat2".into()),
+            Value::Array(vec![Value::Int(1), Value::Int(2)]),
+            Value::Tuple(vec![Value::Int(3), s("y")]),
+        ])),
+        "{\"type\": \"value\", \"data\": [\"do_sys_openat2\",[1,2],[3,\"y\"]]}\n"
+    );
+    // A keyed lhist: one bucket list per key; the first bucket's "min" is
+    // its lower bound.
+    let m = dump(
+        "@l",
+        vec![(Some(s("a")), lin_hist(0, 100, 10, &[5, 15, 15]))],
+    );
+    assert_eq!(
+        json::map(&m, 0, 1),
+        "{\"type\": \"hist\", \"data\": {\"@l\": {\"a\": [{\"min\": 0, \"max\": 9, \"count\": 1},{\"min\": 10, \"max\": 19, \"count\": 2}]}}}\n"
+    );
+    // A keyed log2 hist with a divisor: counts divided, as print(@h, 0, 2).
+    let m = dump(
+        "@h",
+        vec![(Some(Value::Int(7)), log2_hist(0, &[4, 4, 4, 4]))],
+    );
+    assert_eq!(
+        json::map(&m, 0, 2),
+        "{\"type\": \"hist\", \"data\": {\"@h\": {\"7\": [{\"min\": 4, \"max\": 7, \"count\": 2}]}}}\n"
+    );
+    // A map with no entries prints nothing at all.
+    assert_eq!(json::map(&dump("@e", vec![]), 0, 1), "");
+    assert_eq!(
+        json::lost_events(0),
+        "{\"type\": \"lost_events\", \"count\": 0, \"data\": {\"events\": 0}}\n"
+    );
+}
+
 #[test]
 fn json_hists() {
     // outputs/hist.json: hist(2), hist(1024)
