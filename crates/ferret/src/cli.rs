@@ -43,9 +43,35 @@ pub struct RawArgs {
     #[arg(long = "dry-run")]
     pub dry_run: bool,
 
-    /// Print the generated eBPF of each probe and stop.
-    #[arg(short = 'd', long = "dump")]
-    pub dump: bool,
+    /// Print debug output for STAGE (codegen, dis or all; comma
+    /// separated), then run.
+    #[arg(
+        short = 'd',
+        long = "debug",
+        visible_alias = "dump",
+        value_name = "STAGE",
+        num_args = 0..=1,
+        default_missing_value = "all"
+    )]
+    pub debug: Option<String>,
+
+    /// Follow process PID: its perf events only, other probes filtered to
+    /// it; stop when it exits.
+    #[arg(short = 'p', long = "pid", value_name = "PID")]
+    pub pid: Option<String>,
+
+    /// Run CMD (split at spaces) once the probes are attached; `cpid` is
+    /// its pid; stop when it exits.
+    #[arg(short = 'c', long = "cmd", value_name = "CMD")]
+    pub cmd: Option<String>,
+
+    /// Allow functions with effects outside the trace (system, signal).
+    #[arg(long = "unsafe")]
+    pub allow_unsafe: bool,
+
+    /// Output buffering: line (the default), full or none.
+    #[arg(short = 'B', value_name = "MODE")]
+    pub buffering: Option<String>,
 
     /// Print the version.
     #[arg(short = 'V', long = "version")]
@@ -59,6 +85,59 @@ pub struct RawArgs {
         allow_hyphen_values = true
     )]
     pub rest: Vec<String>,
+}
+
+/// When output reaches its file or terminal (`-B`), as with stdio's modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Buffering {
+    /// Every complete line at once (bpftrace's default, also for `-o`).
+    #[default]
+    Line,
+    /// When the buffer fills, and at exit.
+    Full,
+    /// Every write at once.
+    None,
+}
+
+/// What `-d` shows before the trace runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DebugStages {
+    /// The generated eBPF of each probe (bpftrace's `codegen` shows LLVM
+    /// IR and `dis` the bytecode; ferret's code generator emits eBPF
+    /// directly, so both show it).
+    pub codegen: bool,
+}
+
+impl DebugStages {
+    fn parse(arg: &str) -> Result<Self, String> {
+        let mut stages = Self::default();
+        for stage in arg.split(',').filter(|s| !s.is_empty()) {
+            match stage {
+                "all" | "codegen" | "dis" => stages.codegen = true,
+                other => {
+                    let why = match other {
+                        "ast" | "types" | "codegen-opt" | "libbpf" | "verifier" | "parse" => {
+                            " (a bpftrace stage ferret does not have)"
+                        }
+                        _ => "",
+                    };
+                    return Err(format!(
+                        "invalid stage for -d: '{other}'{why}: expected all, codegen or dis"
+                    ));
+                }
+            }
+        }
+        Ok(stages)
+    }
+}
+
+/// The process a trace follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcessTarget {
+    /// `-p PID`
+    Pid(u32),
+    /// `-c CMD`
+    Command(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +171,10 @@ pub struct RunSettings {
     pub quiet: bool,
     pub verbose: bool,
     pub dry_run: bool,
-    pub dump: bool,
+    pub debug: DebugStages,
+    pub process: Option<ProcessTarget>,
+    pub allow_unsafe: bool,
+    pub buffering: Buffering,
 }
 
 /// Settings for the whole invocation.
@@ -142,6 +224,30 @@ impl RawArgs {
                 ));
             }
         };
+        let buffering = match self.buffering.as_deref() {
+            None | Some("line") => Buffering::Line,
+            Some("full") => Buffering::Full,
+            Some("none") => Buffering::None,
+            Some(other) => {
+                return Err(format!(
+                    "invalid buffering mode '{other}' for -B: expected line, full or none"
+                ));
+            }
+        };
+        let debug = match &self.debug {
+            Some(arg) => DebugStages::parse(arg)?,
+            None => DebugStages::default(),
+        };
+        let process = match (self.pid, self.cmd) {
+            (Some(_), Some(_)) => return Err("cannot use both -c and -p".into()),
+            (Some(pid), None) => {
+                Some(ProcessTarget::Pid(pid.trim().parse().map_err(|_| {
+                    format!("invalid pid '{pid}' for -p: expected a process id")
+                })?))
+            }
+            (None, Some(cmd)) => Some(ProcessTarget::Command(cmd)),
+            (None, None) => None,
+        };
         let mut rest = self.rest.into_iter();
         let source = match self.program {
             Some(p) => Source::Inline(p),
@@ -170,7 +276,10 @@ impl RawArgs {
                 quiet: self.quiet,
                 verbose,
                 dry_run: self.dry_run,
-                dump: self.dump,
+                debug,
+                process,
+                allow_unsafe: self.allow_unsafe,
+                buffering,
             })),
             verbose,
         })
@@ -240,6 +349,79 @@ mod tests {
             panic!()
         };
         assert_eq!(e, "unknown option '--bogus'");
+    }
+
+    fn run_settings(args: &[&str]) -> RunSettings {
+        match resolve(args).map(|s| s.command) {
+            Ok(Command::Run(run)) => *run,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn process_targets() {
+        let run = run_settings(&["-p", "42", "-e", "begin { }"]);
+        assert_eq!(run.process, Some(ProcessTarget::Pid(42)));
+        let run = run_settings(&["--pid", "42", "-e", "begin { }"]);
+        assert_eq!(run.process, Some(ProcessTarget::Pid(42)));
+        let run = run_settings(&["-c", "sleep 1", "-e", "begin { }"]);
+        assert_eq!(run.process, Some(ProcessTarget::Command("sleep 1".into())));
+        let run = run_settings(&["--cmd", "ls", "-e", "begin { }", "--unsafe"]);
+        assert_eq!(run.process, Some(ProcessTarget::Command("ls".into())));
+        assert_eq!(
+            resolve(&["-p", "1", "-c", "ls", "-e", "begin { }"]).err(),
+            Some("cannot use both -c and -p".into())
+        );
+        assert_eq!(
+            resolve(&["-p", "x1", "-e", "begin { }"]).err(),
+            Some("invalid pid 'x1' for -p: expected a process id".into())
+        );
+    }
+
+    #[test]
+    fn buffering_modes() {
+        assert_eq!(
+            run_settings(&["-e", "begin { }"]).buffering,
+            Buffering::Line
+        );
+        for (arg, mode) in [
+            ("line", Buffering::Line),
+            ("full", Buffering::Full),
+            ("none", Buffering::None),
+        ] {
+            assert_eq!(
+                run_settings(&["-B", arg, "-e", "begin { }"]).buffering,
+                mode
+            );
+        }
+        assert!(resolve(&["-B", "block", "-e", "begin { }"]).is_err());
+    }
+
+    #[test]
+    fn debug_stages() {
+        let all = DebugStages { codegen: true };
+        assert_eq!(run_settings(&["-d", "-e", "begin { }"]).debug, all);
+        assert_eq!(run_settings(&["-d", "all", "-e", "begin { }"]).debug, all);
+        assert_eq!(run_settings(&["--dump", "-e", "begin { }"]).debug, all);
+        assert_eq!(
+            run_settings(&["--debug=codegen,dis", "-e", "begin { }"]).debug,
+            all
+        );
+        assert_eq!(
+            run_settings(&["-d", "codegen", "-e", "begin { }"]).debug,
+            all
+        );
+        assert_eq!(
+            run_settings(&["-e", "begin { }"]).debug,
+            DebugStages::default()
+        );
+        let Err(e) = resolve(&["-d", "libbpf", "-e", "begin { }"]) else {
+            panic!()
+        };
+        assert!(
+            e.contains("'libbpf' (a bpftrace stage ferret does not have)"),
+            "{e}"
+        );
     }
 
     #[test]

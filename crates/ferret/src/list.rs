@@ -3,16 +3,18 @@
 use std::io::Write;
 
 use ferret_compiler::TracepointFormat;
-use ferret_compiler::probes::glob_match;
+use ferret_compiler::probes::{HARDWARE_EVENTS, PerfEventName, SOFTWARE_EVENTS, glob_match};
 use ferret_kernel::tracefs;
 
 use crate::Failure;
 
 /// Probe kinds that need no enumeration from the kernel, listed as
 /// bpftrace lists them.
-const FIXED: &[&str] = &[
-    "begin",
-    "end",
+const FIXED: &[&str] = &["begin", "end"];
+
+/// Timers, listed after the hardware events (bpftrace lists probe kinds
+/// alphabetically).
+const TIMERS: &[&str] = &[
     "interval:hz:",
     "interval:ms:",
     "interval:s:",
@@ -30,8 +32,14 @@ pub fn list(pattern: &str, verbose: bool) -> Result<(), Failure> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let pattern = expand_alias(pattern);
-    for name in FIXED {
-        if glob_match(&pattern, name) {
+    let fixed = FIXED
+        .iter()
+        .map(|s| s.to_string())
+        .chain(perf_events("hardware", HARDWARE_EVENTS))
+        .chain(TIMERS.iter().map(|s| s.to_string()))
+        .chain(perf_events("software", SOFTWARE_EVENTS));
+    for name in fixed {
+        if glob_match(&pattern, &name) {
             let _ = writeln!(out, "{name}");
         }
     }
@@ -61,6 +69,19 @@ pub fn list(pattern: &str, verbose: bool) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `software:page-faults:`, `software:faults:`, ... sorted by name, aliases
+/// included, as bpftrace lists them.
+fn perf_events(kind: &str, events: &[PerfEventName]) -> Vec<String> {
+    let mut names: Vec<String> = events
+        .iter()
+        .flat_map(|e| [e.name, e.alias])
+        .filter(|n| !n.is_empty())
+        .map(|n| format!("{kind}:{n}:"))
+        .collect();
+    names.sort();
+    names
+}
+
 /// `t:sched:*` → `tracepoint:sched:*`, as probes accept aliases.
 fn expand_alias(pattern: &str) -> String {
     let Some((kind, rest)) = pattern.split_once(':') else {
@@ -70,6 +91,8 @@ fn expand_alias(pattern: &str) -> String {
         "t" => "tracepoint",
         "i" => "interval",
         "p" => "profile",
+        "s" => "software",
+        "h" => "hardware",
         other => other,
     };
     format!("{full}:{rest}")

@@ -3,8 +3,10 @@
 mod cli;
 mod decode;
 mod list;
+mod process;
 mod run;
 mod signals;
+mod sink;
 mod target;
 
 use std::process::ExitCode;

@@ -2,16 +2,19 @@
 //! until exit() or a signal, run end probes, print maps, detach.
 
 use std::io::{self, Write};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use ferret_compiler::{Attach, CompiledProgram, EventKind, Options, ProgramInfo};
-use ferret_kernel::{KernelError, LoadedObject, PerfTarget};
+use ferret_kernel::{HardwareEvent, KernelError, LoadedObject, PerfTarget, SoftwareEvent};
 use ferret_output::printf::{self, Piece};
 use ferret_output::{MapDump, Value, json, text};
 use ferret_syntax::SourceFile;
 
-use crate::cli::{OutputFormat, RunSettings, Source};
+use crate::cli::{OutputFormat, ProcessTarget, RunSettings, Source};
 use crate::decode::{self, Symbolizer};
+use crate::process::{Child, ChildEnd, Followed, Watched};
+use crate::sink::Sink;
 use crate::target::KernelTarget;
 use crate::{Failure, signals};
 
@@ -19,8 +22,28 @@ use crate::{Failure, signals};
 pub fn run(settings: &RunSettings) -> Result<i32, Failure> {
     let file = read_source(&settings.source)?;
     let ast = ferret_syntax::parse(&file).map_err(|d| Failure::Diagnostics(file.clone(), d))?;
+    // The followed process comes first: its pid is compiled in (`cpid`,
+    // the `-p` filter). A `-c` child waits before exec until attach.
+    let process = match &settings.process {
+        Some(ProcessTarget::Pid(pid)) => {
+            Some(Followed::Pid(Watched::open(*pid).map_err(Failure::Kernel)?))
+        }
+        Some(ProcessTarget::Command(cmd)) => {
+            Some(Followed::Child(Child::spawn(cmd).map_err(Failure::Kernel)?))
+        }
+        None => None,
+    };
     let target = KernelTarget::new(settings.verbose);
     let opts = Options {
+        filter_pid: match &process {
+            Some(Followed::Pid(w)) => Some(w.pid()),
+            _ => None,
+        },
+        child_pid: match &process {
+            Some(Followed::Child(c)) => Some(c.pid()),
+            _ => None,
+        },
+        allow_unsafe: settings.allow_unsafe,
         positional: settings.positional.clone(),
         max_strlen: env_u32("BPFTRACE_MAX_STRLEN")
             .unwrap_or(1024)
@@ -38,7 +61,7 @@ pub fn run(settings: &RunSettings) -> Result<i32, Failure> {
             started.elapsed()
         );
     }
-    if settings.dump {
+    if settings.debug.codegen {
         let mut out = io::stdout().lock();
         for p in &compiled.programs {
             let _ = writeln!(out, "; {} ({})", p.probe, p.name);
@@ -49,10 +72,10 @@ pub fn run(settings: &RunSettings) -> Result<i32, Failure> {
             );
             let _ = writeln!(out);
         }
-        return Ok(0);
+        let _ = out.flush();
     }
     ferret_kernel::privileges::check().map_err(|e| Failure::Kernel(e.to_string()))?;
-    let mut session = Session::start(settings, &compiled, &file)?;
+    let mut session = Session::start(settings, &compiled, &file, process)?;
     let code = session.trace()?;
     Ok(code)
 }
@@ -75,6 +98,45 @@ fn read_source(source: &Source) -> Result<SourceFile, Failure> {
             Ok(SourceFile::new(path.display().to_string(), text))
         }
     }
+}
+
+/// Why a hardware event could not be opened, when the machine has no PMU
+/// to count it (most virtual machines): perf_event_open says ENOENT. Gives
+/// the PMUs the machine does have.
+fn no_pmu(e: &KernelError) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let errno = std::iter::from_fn(|| {
+        let cur = source?;
+        source = cur.source();
+        Some(cur)
+    })
+    .find_map(|err| err.downcast_ref::<io::Error>()?.raw_os_error())?;
+    if errno != libc::ENOENT && errno != libc::EOPNOTSUPP {
+        return None;
+    }
+    const DEVICES: &str = "/sys/bus/event_source/devices";
+    let mut pmus: Vec<String> = std::fs::read_dir(DEVICES)
+        .map(|dir| {
+            dir.flatten()
+                .map(|d| d.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    pmus.sort();
+    Some(format!("{DEVICES} has: {}", pmus.join(" ")))
+}
+
+fn no_pmu_diagnostic(p: &ProgramInfo, pmus: &str) -> ferret_syntax::Diagnostic {
+    ferret_syntax::Diagnostic::error(
+        p.span,
+        format!(
+            "{} needs hardware performance counters, and this machine has none",
+            p.probe
+        ),
+    )
+    .with_label("no CPU PMU to count this event")
+    .with_note(format!("{pmus} (no CPU PMU)"))
+    .with_help("software:cpu-clock or profile:hz:99 sample on a timer instead")
 }
 
 /// The verifier's rejection of one probe: the last lines of its log that
@@ -106,35 +168,6 @@ fn verifier_diagnostic(p: &ProgramInfo, log: &str) -> ferret_syntax::Diagnostic 
     d
 }
 
-/// Output for events and maps: stdout or `-o FILE`, text or JSON.
-struct Sink {
-    out: Box<dyn Write>,
-    format: OutputFormat,
-}
-
-impl Sink {
-    fn write(&mut self, bytes: &[u8]) {
-        // A closed stdout (`| head`) ends the trace like Ctrl-C would.
-        if self.out.write_all(bytes).is_err() {
-            signals::request_stop();
-        }
-    }
-
-    fn line(&mut self, s: &str) {
-        self.write(s.as_bytes());
-        self.write(b"\n");
-    }
-
-    /// One JSON record; the `json` functions end each with its newline.
-    fn write_json(&mut self, record: &str) {
-        self.write(record.as_bytes());
-    }
-
-    fn flush(&mut self) {
-        let _ = self.out.flush();
-    }
-}
-
 struct Session<'a> {
     compiled: &'a CompiledProgram,
     file: &'a SourceFile,
@@ -144,6 +177,8 @@ struct Session<'a> {
     printf_formats: Vec<Vec<Piece>>,
     settings: &'a RunSettings,
     exit_code: Option<i32>,
+    /// `-p`/`-c`: the trace ends when it exits.
+    process: Option<Followed>,
 }
 
 impl<'a> Session<'a> {
@@ -151,15 +186,19 @@ impl<'a> Session<'a> {
         settings: &'a RunSettings,
         compiled: &'a CompiledProgram,
         file: &'a SourceFile,
+        process: Option<Followed>,
     ) -> Result<Self, Failure> {
         let kernel = |e: KernelError| Failure::Kernel(e.to_string());
         let object = ferret_kernel::load(&compiled.elf).map_err(kernel)?;
-        let out: Box<dyn Write> = match &settings.output {
-            Some(path) => Box::new(io::BufWriter::new(std::fs::File::create(path).map_err(
-                |e| Failure::Usage(format!("cannot create {}: {e}", path.display())),
-            )?)),
-            None => Box::new(io::BufWriter::new(io::stdout())),
-        };
+        let sink = Sink::new(
+            settings.output.as_deref(),
+            settings.format,
+            settings.buffering,
+        )
+        .map_err(|e| match &settings.output {
+            Some(path) => Failure::Usage(format!("cannot create {}: {e}", path.display())),
+            None => Failure::Kernel(format!("cannot write to stdout: {e}")),
+        })?;
         let stacks = match &compiled.stack_map {
             Some(name) => Some(object.map(name).map_err(kernel)?),
             None => None,
@@ -173,14 +212,12 @@ impl<'a> Session<'a> {
             compiled,
             file,
             object,
-            sink: Sink {
-                out,
-                format: settings.format,
-            },
+            sink,
             symbols: Symbolizer::new(stacks),
             printf_formats,
             settings,
             exit_code: None,
+            process,
         })
     }
 
@@ -205,6 +242,8 @@ impl<'a> Session<'a> {
                 .map_err(|e| self.kernel_failure(p, e))?;
         }
         let mut attached = 0;
+        // `-p`/`-c`: perf events count only that process's events.
+        let pid = self.process.as_ref().map(Followed::pid);
         for p in &self.compiled.programs {
             let result = match &p.attach {
                 Attach::Begin | Attach::End => self.object.load_program(&p.name).map(|()| 1),
@@ -226,14 +265,46 @@ impl<'a> Session<'a> {
                     period_ns,
                 } => self
                     .object
-                    .attach_perf_event(
+                    .attach_perf_event_for(
                         &p.name,
                         PerfTarget::Profile {
                             frequency_hz: *frequency_hz,
                             period_ns: *period_ns,
                         },
+                        pid,
                     )
                     .map(|_| 1),
+                Attach::Software { event, period } => {
+                    let event = SoftwareEvent::from_name(event).ok_or_else(|| {
+                        Failure::Kernel(format!("{}: unknown software event", p.probe))
+                    })?;
+                    let target = PerfTarget::Software {
+                        event,
+                        period: *period,
+                    };
+                    self.object
+                        .attach_perf_event_for(&p.name, target, pid)
+                        .map(|_| 1)
+                }
+                Attach::Hardware { event, period } => {
+                    let event = HardwareEvent::from_name(event).ok_or_else(|| {
+                        Failure::Kernel(format!("{}: unknown hardware event", p.probe))
+                    })?;
+                    let target = PerfTarget::Hardware {
+                        event,
+                        period: *period,
+                    };
+                    let result = self.object.attach_perf_event_for(&p.name, target, pid);
+                    if let Err(e) = &result
+                        && let Some(pmus) = no_pmu(e)
+                    {
+                        return Err(Failure::Diagnostics(
+                            self.file.clone(),
+                            vec![no_pmu_diagnostic(p, &pmus)],
+                        ));
+                    }
+                    result.map(|_| 1)
+                }
             };
             attached += result.map_err(|e| self.kernel_failure(p, e))?;
         }
@@ -266,23 +337,48 @@ impl<'a> Session<'a> {
                 }
             }
         }
+        self.sink.sync();
         if std::env::var_os("__BPFTRACE_NOTIFY_PROBES_ATTACHED").is_some() {
-            self.sink.line("__BPFTRACE_NOTIFY_PROBES_ATTACHED");
+            // To stdout even with -o, as bpftrace does: it is for whoever
+            // started ferret, not part of the trace.
+            let mut stdout = io::stdout().lock();
+            let _ = writeln!(stdout, "__BPFTRACE_NOTIFY_PROBES_ATTACHED");
+            let _ = stdout.flush();
         }
-        self.sink.flush();
-        let only_special = self
-            .compiled
-            .programs
-            .iter()
-            .all(|p| matches!(p.attach, Attach::Begin | Attach::End));
+        // A program of only begin/end probes ends at once, unless it
+        // follows a process (then it lasts as long as the process).
+        let only_special = self.process.is_none()
+            && self
+                .compiled
+                .programs
+                .iter()
+                .all(|p| matches!(p.attach, Attach::Begin | Attach::End));
         self.run_special(Attach::Begin, &mut events)?;
-        while self.exit_code.is_none() && !only_special && !signals::stop_requested() {
-            match events.poll(Duration::from_millis(200)) {
-                Ok(_) => {}
-                Err(e) => return Err(Failure::Kernel(e.to_string())),
+        if self.exit_code.is_none()
+            && let Some(Followed::Child(child)) = &mut self.process
+        {
+            child.release().map_err(Failure::Kernel)?;
+        }
+        self.sink.sync();
+        let mut process_ended = false;
+        while self.exit_code.is_none()
+            && !only_special
+            && !process_ended
+            && !signals::stop_requested()
+        {
+            let ready = match &self.process {
+                Some(p) => crate::process::poll_readable(
+                    &[events.as_fd(), p.pidfd()],
+                    Duration::from_millis(200),
+                ),
+                None => {
+                    crate::process::poll_readable(&[events.as_fd()], Duration::from_millis(200))
+                }
             }
+            .map_err(|e| Failure::Kernel(format!("waiting for events: {e}")))?;
+            process_ended = ready.get(1).copied().unwrap_or(false);
             self.drain(&mut events);
-            self.sink.flush();
+            self.sink.sync();
         }
         self.drain(&mut events);
         // Stop new events before end probes run, as bpftrace does.
@@ -291,6 +387,7 @@ impl<'a> Session<'a> {
         if self.settings.verbose {
             eprintln!("detached in {:?}", detaching.elapsed());
         }
+        self.end_child();
         // Events queued after exit() were dropped above, but end probes
         // still run and print, as in bpftrace; exit() in one overrides.
         let code = self.exit_code.take();
@@ -300,6 +397,23 @@ impl<'a> Session<'a> {
         self.report_lost();
         self.sink.flush();
         Ok(self.exit_code.unwrap_or(0))
+    }
+
+    /// A `-c` child still running when the trace ends otherwise (exit(),
+    /// Ctrl-C, SIGTERM) gets SIGTERM, as in bpftrace; its end is reported
+    /// with -v.
+    fn end_child(&mut self) {
+        let Some(Followed::Child(child)) = &mut self.process else {
+            return;
+        };
+        child.terminate();
+        if self.settings.verbose {
+            match child.end() {
+                Some(ChildEnd::Exited(code)) => eprintln!("child exited with code {code}"),
+                Some(ChildEnd::Signaled(sig)) => eprintln!("child terminated by signal {sig}"),
+                None => {}
+            }
+        }
     }
 
     fn run_special(

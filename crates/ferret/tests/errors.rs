@@ -1017,6 +1017,167 @@ fn unknown_output_format() {
 }
 
 #[test]
+fn process_target_usage_errors() {
+    let usage = "\nTry 'ferret --help' for more information.\n";
+    check_args(
+        &["-p", "1", "-c", "true", "-e", "begin { }"],
+        &format!("ferret: cannot use both -c and -p{usage}"),
+    );
+    check_args(
+        &["-p", "12ab", "-e", "begin { }"],
+        &format!("ferret: invalid pid '12ab' for -p: expected a process id{usage}"),
+    );
+    check_args(
+        &["-B", "block", "-e", "begin { }"],
+        &format!(
+            "ferret: invalid buffering mode 'block' for -B: expected line, full or none{usage}"
+        ),
+    );
+    check_args(
+        &["-d", "verifier", "-e", "begin { }"],
+        &format!(
+            "ferret: invalid stage for -d: 'verifier' (a bpftrace stage ferret does not have): \
+             expected all, codegen or dis{usage}"
+        ),
+    );
+}
+
+#[test]
+fn process_that_cannot_be_followed() {
+    check_args(
+        &["-p", "4194303", "-e", "begin { }"],
+        "ferret: no process with pid 4194303\n",
+    );
+    check_args(
+        &["-p", "5000000", "-e", "begin { }"],
+        "ferret: pid 5000000 is out of range (1 to 4194304)\n",
+    );
+    check_args(
+        &["-c", "no-such-program-anywhere --flag", "-e", "begin { }"],
+        "ferret: cannot run 'no-such-program-anywhere': no such program in PATH\n",
+    );
+    check_args(
+        &["-c", "/no/such/program", "-e", "begin { }"],
+        "ferret: cannot run '/no/such/program': no such file\n",
+    );
+    check_args(
+        &["-c", "   ", "-e", "begin { }"],
+        "ferret: -c needs a command to run\n",
+    );
+}
+
+#[test]
+fn thread_id_is_not_a_process() {
+    // A thread of this test process: -p wants the process.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        // SAFETY: gettid has no preconditions.
+        tx.send(unsafe { libc::gettid() }).unwrap();
+        let _ = done_rx.recv();
+    });
+    let tid = rx.recv().unwrap().to_string();
+    let me = std::process::id();
+    check_args(
+        &["-p", &tid, "-e", "begin { }"],
+        &format!("ferret: {tid} is a thread of process {me}, not a process: use -p {me}\n"),
+    );
+    done_tx.send(()).unwrap();
+    thread.join().unwrap();
+}
+
+#[test]
+fn cpid_without_a_command() {
+    check(
+        r#"begin { printf("%d\n", cpid); }"#,
+        r#"stdin:1:24: error: cpid is the pid of the command ferret runs with -c, and there is none
+  |
+1 | begin { printf("%d\n", cpid); }
+  |                        ^^^^ no -c command
+  |
+  = help: run the command under ferret: ferret -c 'CMD' ...
+"#,
+    );
+}
+
+#[test]
+fn unknown_software_and_hardware_events() {
+    check(
+        "software:pagefaults { }",
+        r#"stdin:1:1: error: 'pagefaults' is not a software event
+  |
+1 | software:pagefaults { }
+  | ^^^^^^^^^^^^^^^^^^^ unknown event
+  |
+  = help: did you mean 'software:page-faults'?
+"#,
+    );
+    check(
+        "h:cpu-cycle:1000 { }",
+        r#"stdin:1:1: error: 'cpu-cycle' is not a hardware event
+  |
+1 | h:cpu-cycle:1000 { }
+  | ^^^^^^^^^^^^^^^^ unknown event
+  |
+  = help: did you mean 'hardware:cpu-cycles'?
+"#,
+    );
+    check(
+        "s:faults:lots { }",
+        r#"stdin:1:1: error: software probe count must be a positive integer, not 'lots'
+  |
+1 | s:faults:lots { }
+  | ^^^^^^^^^^^^^ invalid count
+  |
+  = help: for example software:faults:1000
+"#,
+    );
+    check(
+        "software:* { }",
+        r#"stdin:1:1: error: wildcards are not allowed in software probes
+  |
+1 | software:* { }
+  | ^^^^^^^^^^ wildcard
+  |
+  = help: list them with: ferret -l 'software:*'
+"#,
+    );
+}
+
+#[test]
+fn hardware_probe_without_a_pmu() {
+    if !root() {
+        eprintln!("skipped: attaching needs root");
+        return;
+    }
+    let devices = "/sys/bus/event_source/devices";
+    if std::path::Path::new(devices).join("cpu").exists() {
+        eprintln!("skipped: this machine has a CPU PMU");
+        return;
+    }
+    let mut pmus: Vec<String> = std::fs::read_dir(devices)
+        .unwrap()
+        .flatten()
+        .map(|d| d.file_name().to_string_lossy().into_owned())
+        .collect();
+    pmus.sort();
+    check(
+        "begin { } hardware:cycles { @ = count(); }",
+        &format!(
+            r#"stdin:1:11: error: hardware:cycles needs hardware performance counters, and this machine has none
+  |
+1 | begin {{ }} hardware:cycles {{ @ = count(); }}
+  |           ^^^^^^^^^^^^^^^ no CPU PMU to count this event
+  |
+  = help: software:cpu-clock or profile:hz:99 sample on a timer instead
+  = note: {devices} has: {} (no CPU PMU)
+"#,
+            pmus.join(" ")
+        ),
+    );
+}
+
+#[test]
 fn unreadable_script() {
     check_args(
         &["/nonexistent/script.bt"],

@@ -22,19 +22,38 @@ fn version() {
 }
 
 #[test]
-fn dump_prints_instructions_and_stops() {
-    let out = run_prog(&["-d"], r#"begin { printf("not run\n"); exit(); }"#, &[]);
-    let stdout = out.ok();
-    let mut lines = stdout.lines();
-    assert_eq!(lines.next(), Some("; begin (ferret_p0)"));
+fn debug_prints_instructions_then_runs() {
+    kernel!();
+    for flags in [
+        &["-d"][..],
+        &["-d", "dis"],
+        &["--debug", "codegen"],
+        &["--dump"],
+    ] {
+        let out = run_prog(flags, r#"begin { printf("ran\n"); exit(); }"#, &[]);
+        let stdout = out.ok_with_stderr("Attached 1 probe\n");
+        let mut lines = stdout.lines();
+        assert_eq!(lines.next(), Some("; begin (ferret_p0)"), "{flags:?}");
+        assert_eq!(
+            lines.next(),
+            Some("   0: (7b) *(u64 *)(r10 -8) = r1"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("call bpf_ringbuf_output#130"), "{stdout}");
+        // Then the trace runs, as bpftrace's -d does.
+        assert!(stdout.ends_with(": (95) exit\n\nran\n\n\n"), "{stdout}");
+    }
+}
+
+#[test]
+fn debug_rejects_unknown_stages() {
+    let out = run_prog(&["-d", "libbpf"], "begin { }", &[]);
+    assert_eq!(out.code, Some(1));
     assert_eq!(
-        lines.next(),
-        Some("   0: (7b) *(u64 *)(r10 -8) = r1"),
-        "{stdout}"
+        out.stderr,
+        "ferret: invalid stage for -d: 'libbpf' (a bpftrace stage ferret does not have): \
+         expected all, codegen or dis\nTry 'ferret --help' for more information.\n"
     );
-    assert!(stdout.contains("call bpf_ringbuf_output#130"), "{stdout}");
-    assert!(stdout.ends_with(": (95) exit\n\n"), "{stdout}");
-    assert!(!stdout.contains("not run"));
 }
 
 #[test]
@@ -166,4 +185,115 @@ fn list_verbose_shows_fields() {
             assert!(lines.contains(&field), "{args:?}: no {field:?} in {stdout}");
         }
     }
+}
+
+#[test]
+fn json_every_map_kind() {
+    kernel!();
+    let out = run_prog(
+        &["-f", "json"],
+        r#"begin {
+             printf("p %d\n", 1);
+             print((1, "two", (3, 4)));
+             @count["a"] = count(); @count["b"] = count(); @count["b"] = count();
+             @sum = sum(-5); @min = min(3); @max = max(9); @avg = avg(7); @avg = avg(8);
+             @stats[1, "x"] = stats(10);
+             @hist = hist(5); @lhist["k"] = lhist(15, 0, 100, 10);
+             @tuple[1, "a"] = (2, "b");
+             @str = "text";
+             exit();
+           }"#,
+        &[],
+    );
+    assert_eq!(
+        out.ok(),
+        r#"{"type": "attached_probes", "count": 1, "data": {"probes": 1}}
+{"type": "printf", "data": "p 1\n"}
+{"type": "value", "data": [1,"two",[3,4]]}
+{"type": "stats", "data": {"@avg": 7}}
+{"type": "map", "data": {"@count": {"a": 1, "b": 2}}}
+{"type": "hist", "data": {"@hist": [{"min": 4, "max": 7, "count": 1}]}}
+{"type": "hist", "data": {"@lhist": {"k": [{"min": 10, "max": 19, "count": 1}]}}}
+{"type": "map", "data": {"@max": 9}}
+{"type": "map", "data": {"@min": 3}}
+{"type": "stats", "data": {"@stats": {"1,x": {"count": 1, "average": 10, "total": 10}}}}
+{"type": "map", "data": {"@str": "text"}}
+{"type": "map", "data": {"@sum": -5}}
+{"type": "map", "data": {"@tuple": {"1,a": [2,"b"]}}}
+"#
+    );
+}
+
+#[test]
+fn json_to_a_file_with_the_notify_line_on_stdout() {
+    kernel!();
+    let dir = TempDir::new("jsonf");
+    let file = dir.path("out.json");
+    let mut t = common::Tracer::start_prog(
+        &["-f", "json", "-o", file.to_str().unwrap()],
+        r#"interval:ms:100 { printf("tick\n"); exit(); }"#,
+        &[],
+    );
+    assert_eq!(t.next_line(std::time::Duration::from_secs(2)), None);
+    let out = t.finish();
+    assert_eq!(out.ok(), "", "only the notify line on stdout");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "{\"type\": \"attached_probes\", \"count\": 1, \"data\": {\"probes\": 1}}\n\
+         {\"type\": \"printf\", \"data\": \"tick\\n\"}\n"
+    );
+}
+
+#[test]
+fn buffering_modes_all_deliver_everything() {
+    kernel!();
+    for mode in ["line", "full", "none"] {
+        let dir = TempDir::new("buf");
+        let file = dir.path("out.txt");
+        let out = run_prog(
+            &["-q", "-B", mode, "-o", file.to_str().unwrap()],
+            r#"begin { printf("a"); printf("b\n"); @x = 1; exit(); }"#,
+            &[],
+        );
+        assert_eq!(out.ok(), "");
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "ab\n\n\n@x: 1\n",
+            "-B {mode}"
+        );
+    }
+}
+
+#[test]
+fn line_buffering_holds_a_partial_line() {
+    kernel!();
+    // Line buffering (the default) shows each complete line as its event
+    // arrives, and a partial line only with its newline.
+    let mut t = common::Tracer::start_prog(
+        &["-q"],
+        r#"interval:ms:100 { @n++; if (@n == 1) { printf("one\npart"); } if (@n == 8) { printf("ial\n"); exit(); } }"#,
+        &[],
+    );
+    let first = t.next_line(std::time::Duration::from_secs(2));
+    assert_eq!(first.as_deref(), Some("one\n"));
+    let second = t.next_line(std::time::Duration::from_secs(5));
+    assert_eq!(second.as_deref(), Some("partial\n"));
+    let out = t.finish();
+    assert_eq!(out.code, Some(0));
+}
+
+#[test]
+fn list_software_and_hardware_events() {
+    kernel!();
+    let out = run(&["-l", "s:*fault*"], None);
+    assert_eq!(
+        out.ok(),
+        "software:alignment-faults:\nsoftware:emulation-faults:\nsoftware:faults:\n\
+         software:major-faults:\nsoftware:minor-faults:\nsoftware:page-faults:\n"
+    );
+    let out = run(&["-l", "hardware:*cycles*"], None);
+    assert_eq!(
+        out.ok(),
+        "hardware:bus-cycles:\nhardware:cpu-cycles:\nhardware:cycles:\nhardware:ref-cycles:\n"
+    );
 }

@@ -285,6 +285,46 @@ fn kstack_in_profile() {
 }
 
 #[test]
+fn software_events_system_wide() {
+    kernel!();
+    let dir = TempDir::new("swev");
+    let name = unique_name("swev");
+    let dd = dir.alias(&name, "/bin/dd");
+    let t = Tracer::start_prog(
+        &["-q"],
+        r#"software:page-faults:1 /comm == str($1)/ { @faults = count(); @probe[probe] = count(); }
+           s:cs /comm == str($1)/ { @cs = count(); }
+           tracepoint:sched:sched_process_exit /comm == str($1)/ { exit(); }"#,
+        &[&name],
+    );
+    run_trigger(
+        &dd,
+        &[
+            "if=/dev/zero",
+            "of=/dev/null",
+            "bs=4M",
+            "count=2",
+            "status=none",
+        ],
+    );
+    let out = t.finish();
+    let stdout = out.ok();
+    let count = |map: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{map}: ")))
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    assert!(count("@faults").is_some_and(|n| n > 10), "{stdout}");
+    assert!(
+        stdout.contains("@probe[software:page-faults:1]: "),
+        "{stdout}"
+    );
+    // One context switch in 1000 (the default period): dd may not reach it.
+    assert!(count("@cs").is_none_or(|n| n < 100), "{stdout}");
+}
+
+#[test]
 fn every_printf_event_arrives() {
     kernel!();
     let dir = TempDir::new("many");

@@ -88,6 +88,14 @@ impl Output {
         &self.stdout
     }
 
+    /// Asserts exit status 0 and exactly `stderr`; returns stdout.
+    #[track_caller]
+    pub fn ok_with_stderr(&self, stderr: &str) -> &str {
+        assert_eq!(self.code, Some(0), "exit status; {self:#?}");
+        assert_eq!(self.stderr, stderr, "stderr; {self:#?}");
+        &self.stdout
+    }
+
     pub fn stdout_lines(&self) -> Vec<&str> {
         self.stdout.lines().collect()
     }
