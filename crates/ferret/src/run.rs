@@ -179,6 +179,8 @@ struct Session<'a> {
     exit_code: Option<i32>,
     /// `-p`/`-c`: the trace ends when it exits.
     process: Option<Followed>,
+    /// Lost events already reported.
+    lost_reported: u64,
 }
 
 impl<'a> Session<'a> {
@@ -218,6 +220,7 @@ impl<'a> Session<'a> {
             settings,
             exit_code: None,
             process,
+            lost_reported: 0,
         })
     }
 
@@ -378,6 +381,7 @@ impl<'a> Session<'a> {
             .map_err(|e| Failure::Kernel(format!("waiting for events: {e}")))?;
             process_ended = ready.get(1).copied().unwrap_or(false);
             self.drain(&mut events);
+            self.report_lost();
             self.sink.sync();
         }
         self.drain(&mut events);
@@ -393,8 +397,11 @@ impl<'a> Session<'a> {
         let code = self.exit_code.take();
         self.run_special(Attach::End, &mut events)?;
         self.exit_code = self.exit_code.or(code);
-        self.print_maps_at_exit();
         self.report_lost();
+        if self.lost_reported > 0 {
+            eprintln!("WARNING: Total lost event count: {}", self.lost_reported);
+        }
+        self.print_maps_at_exit();
         self.sink.flush();
         Ok(self.exit_code.unwrap_or(0))
     }
@@ -590,12 +597,26 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Reports events lost since the last report, as bpftrace does while
+    /// it runs: `Lost N events` on stderr, or a `lost_events` record.
     fn report_lost(&mut self) {
-        let Ok(map) = self.object.map(&self.compiled.lost_map) else {
+        let total = self.lost_total();
+        if total <= self.lost_reported {
             return;
+        }
+        let lost = total - self.lost_reported;
+        self.lost_reported = total;
+        match self.sink.format {
+            OutputFormat::Text => eprintln!("Lost {lost} events"),
+            OutputFormat::Json => self.sink.write_json(&json::lost_events(lost)),
+        }
+    }
+
+    fn lost_total(&self) -> u64 {
+        let Ok(map) = self.object.map(&self.compiled.lost_map) else {
+            return 0;
         };
-        let lost: u64 = map
-            .percpu_entries()
+        map.percpu_entries()
             .map(|entries| {
                 entries
                     .iter()
@@ -607,12 +628,6 @@ impl<'a> Session<'a> {
                     })
                     .sum()
             })
-            .unwrap_or(0);
-        if lost > 0 {
-            match self.sink.format {
-                OutputFormat::Text => eprintln!("Lost {lost} events"),
-                OutputFormat::Json => self.sink.write_json(&json::lost_events(lost)),
-            }
-        }
+            .unwrap_or(0)
     }
 }

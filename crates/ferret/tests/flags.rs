@@ -297,3 +297,39 @@ fn list_software_and_hardware_events() {
         "hardware:bus-cycles:\nhardware:cpu-cycles:\nhardware:cycles:\nhardware:ref-cycles:\n"
     );
 }
+
+#[test]
+fn lost_events_reported_in_text_and_json() {
+    kernel!();
+    // 800 events of 480 bytes from one begin probe: more than the ring
+    // buffer holds before ferret reads it.
+    let tuple = format!("({})", vec!["$i"; 60].join(","));
+    let prog = format!("begin {{ $i = 0; while ($i < 800) {{ print({tuple}); $i++; }} exit(); }}");
+    let out = run_prog(&["-q"], &prog, &[]);
+    assert_eq!(out.code, Some(0));
+    let printed = out
+        .stdout_lines()
+        .iter()
+        .filter(|l| l.starts_with('('))
+        .count();
+    let lost = 800 - printed;
+    assert!(lost > 0, "nothing lost: {out:#?}");
+    assert_eq!(
+        out.stderr,
+        format!("Lost {lost} events\nWARNING: Total lost event count: {lost}\n")
+    );
+    let out = run_prog(&["-q", "-f", "json"], &prog, &[]);
+    assert_eq!(out.code, Some(0));
+    let last = out.stdout_lines().last().copied().unwrap_or_default();
+    let lost = 800 - (out.stdout_lines().len() - 1);
+    assert_eq!(
+        last,
+        format!(
+            "{{\"type\": \"lost_events\", \"count\": {lost}, \"data\": {{\"events\": {lost}}}}}"
+        )
+    );
+    assert_eq!(
+        out.stderr,
+        format!("WARNING: Total lost event count: {lost}\n")
+    );
+}
