@@ -369,16 +369,10 @@ impl<'a> Session<'a> {
             && !process_ended
             && !signals::stop_requested()
         {
-            let ready = match &self.process {
-                Some(p) => crate::process::poll_readable(
-                    &[events.as_fd(), p.pidfd()],
-                    Duration::from_millis(200),
-                ),
-                None => {
-                    crate::process::poll_readable(&[events.as_fd()], Duration::from_millis(200))
-                }
-            }
-            .map_err(|e| Failure::Kernel(format!("waiting for events: {e}")))?;
+            let mut fds = vec![events.as_fd()];
+            fds.extend(self.process.as_ref().map(Followed::pidfd));
+            let ready = crate::process::poll_readable(&fds, Duration::from_millis(200))
+                .map_err(|e| Failure::Kernel(format!("waiting for events: {e}")))?;
             process_ended = ready.get(1).copied().unwrap_or(false);
             self.drain(&mut events);
             self.report_lost();
