@@ -276,7 +276,16 @@ impl Insn {
     pub fn exit() -> Self {
         Self::new(BPF_JMP | BPF_EXIT, Reg(0), Reg(0), 0, 0)
     }
+
+    /// `dst = bswap(dst)` of its low `bits` (16, 32 or 64) bits, upper
+    /// bits cleared: the to-big-endian conversion on a little-endian CPU.
+    pub fn bswap_le(dst: Reg, bits: i32) -> Self {
+        Self::new(BPF_ALU | BPF_END_TO_BE, dst, Reg(0), 0, bits)
+    }
 }
+
+/// `BPF_END | BPF_TO_BE`: byte-order conversion to big endian.
+pub const BPF_END_TO_BE: u8 = 0xd0 | 0x08;
 
 /// The size bits of a 64-bit access; `BPF_LD | BPF_DW_BITS | BPF_IMM` is
 /// the `ld_imm64` opcode.
@@ -323,6 +332,11 @@ pub mod helper {
     pub const GET_FUNC_ARG: i32 = 183;
     pub const GET_FUNC_RET: i32 = 184;
     pub const MAP_LOOKUP_PERCPU_ELEM: i32 = 195;
+    pub const GET_NUMA_NODE_ID: i32 = 42;
+    pub const SEND_SIGNAL: i32 = 109;
+    pub const SEND_SIGNAL_THREAD: i32 = 117;
+    pub const JIFFIES64: i32 = 118;
+    pub const KTIME_GET_TAI_NS: i32 = 208;
 
     /// Names of the kernel helpers by id (`enum bpf_func_id`), without the
     /// `bpf_` prefix; index 0 is `unspec`.

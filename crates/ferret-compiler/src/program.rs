@@ -16,6 +16,14 @@ pub struct CompiledProgram {
     pub printfs: Vec<PrintfInfo>,
     /// Values sent by `print(expr)`, indexed by the id in the event.
     pub print_values: Vec<Ty>,
+    /// Runtime errors a program may report (division by zero, an array
+    /// index out of bounds), indexed by the id in a `RuntimeError` event.
+    pub runtime_errors: Vec<RuntimeErrorInfo>,
+    /// `strftime`/`time` formats, indexed by [`Ty::Timestamp`]'s `format`
+    /// and by the id in a `Time` event.
+    pub time_formats: Vec<Vec<u8>>,
+    /// `join()` separators, indexed by the id in a `Join` event.
+    pub join_separators: Vec<Vec<u8>>,
     /// Name of the ring buffer map carrying events to user space.
     pub events_map: String,
     /// Name of the per-CPU array counting events the ring buffer had no
@@ -180,14 +188,37 @@ pub struct MapInfo {
     pub array: bool,
 }
 
-/// One `printf` call site: its format and the layout of its arguments in
-/// the event after the 8-byte header.
+/// One `printf` call site (or `system`, `cat`, `errorf`, `warnf`, which
+/// format the same way): its format and the layout of its arguments in the
+/// event after the 8-byte header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrintfInfo {
     pub format: Vec<u8>,
     /// (offset from the start of the event, type) per argument.
     pub args: Vec<(u32, Ty)>,
+    /// The call, for `errorf`/`warnf` messages.
+    pub span: ferret_syntax::Span,
 }
+
+/// A runtime error a program can report: where, and what to say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeErrorInfo {
+    pub span: ferret_syntax::Span,
+    pub message: String,
+}
+
+/// Format-string events that share printf's layout.
+pub const FORMATTED_EVENTS: [EventKind; 5] = [
+    EventKind::Printf,
+    EventKind::System,
+    EventKind::Cat,
+    EventKind::Errorf,
+    EventKind::Warnf,
+];
+
+/// `join()`'s limits, as bpftrace's: up to 16 strings of up to 1024 bytes.
+pub const JOIN_ARGS: u32 = 16;
+pub const JOIN_ARG_SIZE: u32 = 1024;
 
 /// The first 8 bytes of every ring buffer event: kind in the low 32 bits,
 /// an id (printf, map, value) in the high 32 bits. Arguments follow.
@@ -202,6 +233,21 @@ pub enum EventKind {
     ZeroMap = 5,
     /// Payload: the value (`print(expr)`).
     PrintValue = 6,
+    /// No payload; the id names a [`RuntimeErrorInfo`].
+    RuntimeError = 7,
+    /// `system(fmt, ...)`: printf's layout; the text is a command to run.
+    System = 8,
+    /// `cat(fmt, ...)`: printf's layout; the text is a file to print.
+    Cat = 9,
+    /// `errorf(fmt, ...)`: printf's layout, printed as an error.
+    Errorf = 10,
+    /// `warnf(fmt, ...)`: printf's layout, printed as a warning.
+    Warnf = 11,
+    /// `time(fmt)`: no payload; the id names a time format.
+    Time = 12,
+    /// `join(argv, sep)`: [`JOIN_ARGS`] strings of [`JOIN_ARG_SIZE`]
+    /// bytes; the id names a separator.
+    Join = 13,
 }
 
 impl EventKind {
@@ -213,6 +259,13 @@ impl EventKind {
             4 => Self::ClearMap,
             5 => Self::ZeroMap,
             6 => Self::PrintValue,
+            7 => Self::RuntimeError,
+            8 => Self::System,
+            9 => Self::Cat,
+            10 => Self::Errorf,
+            11 => Self::Warnf,
+            12 => Self::Time,
+            13 => Self::Join,
             _ => return None,
         })
     }

@@ -14,6 +14,16 @@ pub trait Target {
     fn ncpus(&self) -> u64;
     /// `CLOCK_MONOTONIC` at program start in ns, the origin of `elapsed`.
     fn start_ns(&self) -> u64;
+    /// The address of kernel symbol `name` (`kaddr("avenrun")`).
+    fn kernel_symbol(&self, name: &str) -> Option<u64> {
+        let _ = name;
+        None
+    }
+    /// The cgroup v2 id of the cgroup directory at `path` (`cgroupid()`).
+    fn cgroup_id(&self, path: &str) -> Option<u64> {
+        let _ = path;
+        None
+    }
 }
 
 /// A target with a fixed set of tracepoints, for tests and `--dry-run`
@@ -22,6 +32,10 @@ pub trait Target {
 pub struct FixedTarget {
     pub formats: HashMap<(String, String), String>,
     pub ncpus: u64,
+    /// Kernel symbols and their addresses.
+    pub symbols: HashMap<String, u64>,
+    /// Cgroup paths and their ids.
+    pub cgroups: HashMap<String, u64>,
 }
 
 impl FixedTarget {
@@ -53,6 +67,14 @@ impl Target for FixedTarget {
 
     fn start_ns(&self) -> u64 {
         0
+    }
+
+    fn kernel_symbol(&self, name: &str) -> Option<u64> {
+        self.symbols.get(name).copied()
+    }
+
+    fn cgroup_id(&self, path: &str) -> Option<u64> {
+        self.cgroups.get(path).copied()
     }
 }
 

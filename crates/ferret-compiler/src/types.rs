@@ -23,6 +23,31 @@ pub enum Ty {
     },
     /// A kernel address printed as its symbol name.
     Ksym,
+    /// `buf(p, n)`: a u64 length followed by `cap` bytes.
+    Buffer {
+        cap: u32,
+    },
+    /// A fixed-size array of integers, packed (`char[4]`, `uint8[16]`).
+    Array {
+        elem: Box<Ty>,
+        len: u32,
+    },
+    /// `(name = value, ...)`: laid out as a tuple, printed with names.
+    Record(Vec<(String, Ty)>),
+    /// `ntop()`: a u64 address family followed by 16 address bytes,
+    /// printed as text in user space.
+    Inet,
+    /// `macaddr()`: 6 bytes (8 with padding), printed `AA:BB:...`.
+    MacAddr,
+    /// `strftime(fmt, ns)`: boot-time nanoseconds, formatted in user space
+    /// with strftime format number `format`.
+    Timestamp {
+        format: u32,
+    },
+    /// `strerror(n)`: an errno, printed as its message.
+    Errno,
+    /// `username`: a uid, printed as its name from /etc/passwd.
+    Username,
     /// Statements and functions that produce no value.
     None,
 }
@@ -44,10 +69,30 @@ impl Ty {
     /// Bytes the value takes in a map key, map value or event.
     pub fn size(&self) -> u32 {
         match self {
-            Ty::Int { .. } | Ty::Bool | Ty::KStack { .. } | Ty::Ksym => 8,
+            Ty::Int { .. }
+            | Ty::Bool
+            | Ty::KStack { .. }
+            | Ty::Ksym
+            | Ty::Timestamp { .. }
+            | Ty::Errno
+            | Ty::Username
+            | Ty::MacAddr => 8,
             Ty::Str { cap } => *cap,
             Ty::Tuple(elems) => tuple_layout(elems).1,
+            Ty::Record(fields) => record_layout(fields).1,
+            Ty::Buffer { cap } => 8 + align8(*cap),
+            Ty::Array { elem, len } => elem.elem_size() * len,
+            Ty::Inet => 24,
             Ty::None => 0,
+        }
+    }
+
+    /// Bytes of one array element: an integer's declared width.
+    pub fn elem_size(&self) -> u32 {
+        match self {
+            Ty::Int { bytes, .. } => u32::from(*bytes),
+            Ty::Bool => 1,
+            other => other.size(),
         }
     }
 
@@ -55,8 +100,19 @@ impl Ty {
     pub fn is_scalar(&self) -> bool {
         matches!(
             self,
-            Ty::Int { .. } | Ty::Bool | Ty::KStack { .. } | Ty::Ksym
+            Ty::Int { .. }
+                | Ty::Bool
+                | Ty::KStack { .. }
+                | Ty::Ksym
+                | Ty::Timestamp { .. }
+                | Ty::Errno
+                | Ty::Username
         )
+    }
+
+    /// An integer or bool: what arithmetic and comparisons take.
+    pub fn is_integer(&self) -> bool {
+        matches!(self, Ty::Int { .. } | Ty::Bool)
     }
 
     pub fn is_signed(&self) -> bool {
@@ -90,6 +146,18 @@ impl Ty {
             (Ty::KStack { limit: a }, Ty::KStack { limit: b }) => Some(Ty::KStack {
                 limit: (*a).max(*b),
             }),
+            (Ty::Buffer { cap: a }, Ty::Buffer { cap: b }) => {
+                Some(Ty::Buffer { cap: (*a).max(*b) })
+            }
+            (Ty::Record(a), Ty::Record(b))
+                if a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0) =>
+            {
+                a.iter()
+                    .zip(b)
+                    .map(|((n, x), (_, y))| x.unify(y).map(|t| (n.clone(), t)))
+                    .collect::<Option<Vec<_>>>()
+                    .map(Ty::Record)
+            }
             (a, b) if a == b => Some(a.clone()),
             _ => None,
         }
@@ -113,6 +181,21 @@ impl Ty {
             ),
             Ty::KStack { .. } => "kstack".into(),
             Ty::Ksym => "ksym".into(),
+            Ty::Buffer { cap } => format!("buffer[{cap}]"),
+            Ty::Array { elem, len } => format!("{}[{len}]", elem.describe()),
+            Ty::Record(fields) => format!(
+                "({})",
+                fields
+                    .iter()
+                    .map(|(n, t)| format!("{n}={}", t.describe()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Ty::Inet => "inet".into(),
+            Ty::MacAddr => "macaddr".into(),
+            Ty::Timestamp { .. } => "timestamp".into(),
+            Ty::Errno => "strerror".into(),
+            Ty::Username => "username".into(),
             Ty::None => "none".into(),
         }
     }
@@ -128,6 +211,12 @@ pub fn tuple_layout(elems: &[Ty]) -> (Vec<u32>, u32) {
         off += align8(e.size());
     }
     (offsets, off)
+}
+
+/// A record is laid out as the tuple of its field types.
+pub fn record_layout(fields: &[(String, Ty)]) -> (Vec<u32>, u32) {
+    let tys: Vec<Ty> = fields.iter().map(|(_, t)| t.clone()).collect();
+    tuple_layout(&tys)
 }
 
 pub fn align8(n: u32) -> u32 {

@@ -14,6 +14,7 @@ fn printed_ints(src: &str) -> Vec<i64> {
     let (prog, m) = run_all(src);
     m.events
         .iter()
+        .filter(|ev| u64_at(ev, 0) as u32 != EventKind::RuntimeError as u32)
         .map(|ev| {
             let header = u64_at(ev, 0);
             assert_eq!(
@@ -90,14 +91,9 @@ fn signed_arithmetic_matches_c() {
                 ("|", a | b),
                 ("^", a ^ b),
                 ("/", if b == 0 { 1 } else { a.wrapping_div(b) }),
-                ("%", if b == 0 { a } else { a.wrapping_rem(b) }),
+                ("%", if b == 0 { 1 } else { a.wrapping_rem(b) }),
             ];
             for (op, want) in cases {
-                // bpftrace leaves x % 0 unspecified; only its division is
-                // defined (x / 0 == 1).
-                if op == "%" && b == 0 {
-                    continue;
-                }
                 let (runtime, folded) = eval_binop(a, op, b);
                 assert_eq!(runtime, want, "runtime {a} {op} {b}");
                 assert_eq!(folded, want, "folded {a} {op} {b}");
@@ -125,7 +121,27 @@ fn signed_division_rounds_toward_zero() {
 fn division_by_zero_is_one() {
     assert_eq!(eval_binop(7, "/", 0), (1, 1));
     assert_eq!(eval_binop(-7, "/", 0), (1, 1));
+    assert_eq!(eval_binop(7, "%", 0), (1, 1));
+    assert_eq!(eval_binop(-7, "%", 0), (1, 1));
     assert_eq!(eval("$u = (uint64)7; $z = (uint64)0;", "$u / $z"), 1);
+    assert_eq!(eval("$u = (uint64)7; $z = (uint64)0;", "$u % $z"), 1);
+}
+
+#[test]
+fn division_by_zero_reports_a_runtime_error() {
+    let (prog, m) = run_all("begin { $z = 0; printf(\"%d\", 5 % $z); printf(\"%d\", 5 / 1); }");
+    let kinds: Vec<u32> = m.events.iter().map(|e| u64_at(e, 0) as u32).collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::RuntimeError as u32,
+            EventKind::Printf as u32,
+            EventKind::Printf as u32
+        ]
+    );
+    assert_eq!(prog.runtime_errors.len(), 1, "one per division by a variable");
+    let id = (u64_at(&m.events[0], 0) >> 32) as usize;
+    assert!(prog.runtime_errors[id].message.starts_with("Divide or modulo by 0"));
 }
 
 #[test]

@@ -130,6 +130,16 @@ pub fn text_event(kind: &str, text: &[u8]) -> String {
     line(kind, &string(text))
 }
 
+/// `{"type": "errorf"|"warnf"|"runtime_error", "msg": …, "filename": …,
+/// "line": N, "col": N}`: a message about a place in the program.
+pub fn located(kind: &str, msg: &[u8], filename: &str, line: u64, col: u64) -> String {
+    format!(
+        "{{\"type\": \"{kind}\", \"msg\": {}, \"filename\": {}, \"line\": {line}, \"col\": {col}}}\n",
+        string(msg),
+        string(filename.as_bytes())
+    )
+}
+
 /// `{"type": "value", "data": …}` for `print(v)` of a non-map value.
 pub fn value(v: &Value) -> String {
     line("value", &value_json(v))

@@ -11,6 +11,7 @@ mod gfp;
 pub mod hist;
 pub mod json;
 pub mod printf;
+pub mod special;
 mod stream;
 pub mod text;
 pub mod value;

@@ -377,6 +377,9 @@ impl<'a> Lexer<'a> {
             }
             return Some(kind.clone());
         }
+        if c == '\'' {
+            return self.single_quoted(start);
+        }
         self.pos += c.len_utf8();
         let mut d = Diagnostic::error(
             Span::new(start, self.pos),
@@ -388,6 +391,37 @@ impl<'a> Lexer<'a> {
         }
         self.report(d);
         None
+    }
+
+    /// `'text'`: one error for the whole literal, which then reads as the
+    /// string it was meant to be, so parsing goes on without more errors.
+    /// A lone `'` is an invalid character.
+    fn single_quoted(&mut self, start: usize) -> Option<TokenKind> {
+        let body_start = start + 1;
+        let close = self.src[body_start..]
+            .find(['\'', '\n'])
+            .map(|i| body_start + i)
+            .filter(|&i| self.src.as_bytes()[i] == b'\'');
+        let Some(close) = close else {
+            self.pos = body_start;
+            self.report(
+                Diagnostic::error(Span::new(start, self.pos), "invalid character '\\''")
+                    .with_label("not valid here")
+                    .with_help("strings are written in double quotes: \"text\""),
+            );
+            return None;
+        };
+        self.pos = close + 1;
+        let body = &self.src[body_start..close];
+        self.report(
+            Diagnostic::error(
+                Span::new(start, self.pos),
+                "strings are written in double quotes, not single quotes",
+            )
+            .with_label("single-quoted")
+            .with_help(format!("write \"{body}\"")),
+        );
+        Some(TokenKind::Str(body.as_bytes().to_vec()))
     }
 
     /// Whether the `/` just read is followed by `{` or the end of input.

@@ -14,6 +14,14 @@ pub struct Symbolizer {
     pub stacks: Option<ferret_kernel::RawMap>,
     pub ksyms: Option<KernelSymbols>,
     pub tried: bool,
+    /// `strftime` formats, by [`Ty::Timestamp`]'s number.
+    pub time_formats: Vec<Vec<u8>>,
+    /// Wall-clock time of the boot (ns since the epoch), for `strftime`.
+    pub boot_wall_ns: i128,
+    /// Longest `strftime` result, as bpftrace's `max_strlen`.
+    pub max_strlen: usize,
+    /// `/etc/passwd`'s uid to name, read on first need.
+    pub users: Option<Vec<(u64, String)>>,
 }
 
 impl Symbolizer {
@@ -22,7 +30,32 @@ impl Symbolizer {
             stacks,
             ksyms: None,
             tried: false,
+            time_formats: Vec::new(),
+            boot_wall_ns: crate::timefmt::boot_wall_ns(),
+            max_strlen: 1024,
+            users: None,
         }
+    }
+
+    /// The name of user `uid`, empty when unknown (as bpftrace).
+    fn username(&mut self, uid: u64) -> String {
+        let users = self.users.get_or_insert_with(|| {
+            std::fs::read_to_string("/etc/passwd")
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| {
+                    let mut f = l.split(':');
+                    let name = f.next()?;
+                    let id = f.nth(1)?.parse().ok()?;
+                    Some((id, name.to_string()))
+                })
+                .collect()
+        });
+        users
+            .iter()
+            .find(|(id, _)| *id == uid)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_default()
     }
 
     fn ksyms(&mut self) -> Option<&KernelSymbols> {
@@ -101,6 +134,61 @@ pub fn value(bytes: &[u8], off: usize, ty: &Ty, sym: &mut Symbolizer) -> Value {
         }
         Ty::KStack { limit } => sym.stack(u64_at(bytes, off) as i64, *limit),
         Ty::Ksym => Value::Sym(sym.symbol(u64_at(bytes, off), false)),
+        Ty::Buffer { cap } => {
+            let len = (u64_at(bytes, off) as usize).min(*cap as usize);
+            let data = bytes.get(off + 8..off + 8 + len).unwrap_or_default();
+            Value::Buffer(data.to_vec())
+        }
+        Ty::Array { elem, len } => {
+            let width = elem.elem_size() as usize;
+            Value::Array(
+                (0..*len as usize)
+                    .map(|i| {
+                        let mut word = [0u8; 8];
+                        let at = off + i * width;
+                        if let Some(b) = bytes.get(at..at + width) {
+                            word[..width].copy_from_slice(b);
+                        }
+                        value(&word, 0, elem, sym)
+                    })
+                    .collect(),
+            )
+        }
+        Ty::Record(fields) => {
+            let (offs, _) = ferret_compiler::types::record_layout(fields);
+            Value::Record(
+                fields
+                    .iter()
+                    .zip(offs)
+                    .map(|((n, t), o)| (n.clone(), value(bytes, off + o as usize, t, sym)))
+                    .collect(),
+            )
+        }
+        Ty::Inet => Value::Str(
+            ferret_output::special::inet(
+                u64_at(bytes, off),
+                bytes.get(off + 8..off + 24).unwrap_or_default(),
+            )
+            .into_bytes(),
+        ),
+        Ty::MacAddr => Value::Str(
+            ferret_output::special::mac(bytes.get(off..off + 6).unwrap_or_default()).into_bytes(),
+        ),
+        Ty::Timestamp { format } => {
+            let ns = sym.boot_wall_ns + i128::from(u64_at(bytes, off));
+            let fmt = sym
+                .time_formats
+                .get(*format as usize)
+                .cloned()
+                .unwrap_or_default();
+            Value::Str(crate::timefmt::format(ns, &fmt, sym.max_strlen))
+        }
+        Ty::Errno => Value::Str(
+            ferret_output::special::strerror(u64_at(bytes, off) as i64)
+                .as_bytes()
+                .to_vec(),
+        ),
+        Ty::Username => Value::Str(sym.username(u64_at(bytes, off)).into_bytes()),
         Ty::None => Value::None,
     }
 }

@@ -8,6 +8,7 @@ mod run;
 mod signals;
 mod sink;
 mod target;
+mod timefmt;
 
 use std::process::ExitCode;
 

@@ -168,6 +168,28 @@ fn verifier_diagnostic(p: &ProgramInfo, log: &str) -> ferret_syntax::Diagnostic 
     d
 }
 
+/// `join()`'s text: the event's fixed-size strings up to the first empty
+/// one, separated by `sep`.
+fn join_strings(ev: &[u8], sep: &[u8]) -> Vec<u8> {
+    use ferret_compiler::program::{EVENT_HEADER, JOIN_ARG_SIZE, JOIN_ARGS};
+    let mut out = Vec::new();
+    for i in 0..JOIN_ARGS as usize {
+        let at = EVENT_HEADER as usize + i * JOIN_ARG_SIZE as usize;
+        let Some(slot) = ev.get(at..at + JOIN_ARG_SIZE as usize) else {
+            break;
+        };
+        let len = slot.iter().position(|&b| b == 0).unwrap_or(slot.len());
+        if len == 0 {
+            break;
+        }
+        if i > 0 {
+            out.extend_from_slice(sep);
+        }
+        out.extend_from_slice(&slot[..len]);
+    }
+    out
+}
+
 struct Session<'a> {
     compiled: &'a CompiledProgram,
     file: &'a SourceFile,
@@ -215,7 +237,11 @@ impl<'a> Session<'a> {
             file,
             object,
             sink,
-            symbols: Symbolizer::new(stacks),
+            symbols: Symbolizer {
+                time_formats: compiled.time_formats.clone(),
+                max_strlen: env_u32("BPFTRACE_MAX_STRLEN").unwrap_or(1024) as usize,
+                ..Symbolizer::new(stacks)
+            },
             printf_formats,
             settings,
             exit_code: None,
@@ -453,8 +479,15 @@ impl<'a> Session<'a> {
                 .unwrap_or([0; 8]),
         );
         let id = (header >> 32) as usize;
-        match EventKind::from_u32(header as u32) {
-            Some(EventKind::Printf) => {
+        let kind = EventKind::from_u32(header as u32);
+        match kind {
+            Some(
+                k @ (EventKind::Printf
+                | EventKind::System
+                | EventKind::Cat
+                | EventKind::Errorf
+                | EventKind::Warnf),
+            ) => {
                 let Some(info) = self.compiled.printfs.get(id) else {
                     return;
                 };
@@ -464,9 +497,71 @@ impl<'a> Session<'a> {
                     .map(|(off, ty)| decode::value(ev, *off as usize, ty, &mut self.symbols))
                     .collect();
                 let text = printf::format(&self.printf_formats[id], &args);
+                let span = info.span;
+                match k {
+                    EventKind::System => self.run_command(&text),
+                    EventKind::Cat => self.cat_file(&text),
+                    EventKind::Errorf => self.located("errorf", "ERROR", &text, span),
+                    EventKind::Warnf => self.located("warnf", "WARNING", &text, span),
+                    _ => match self.sink.format {
+                        OutputFormat::Text => self.sink.write(&text),
+                        OutputFormat::Json => self.sink.write_json(&json::printf(&text)),
+                    },
+                }
+            }
+            Some(EventKind::RuntimeError) => {
+                let Some(info) = self.compiled.runtime_errors.get(id) else {
+                    return;
+                };
+                let (span, message) = (info.span, info.message.clone());
+                match self.sink.format {
+                    OutputFormat::Text => {
+                        self.sink.flush();
+                        eprint!(
+                            "{}",
+                            ferret_syntax::Diagnostic::warning(span, message).render(self.file)
+                        );
+                    }
+                    OutputFormat::Json => {
+                        let (line, col) = self.file.line_col(span.start);
+                        let record = json::located(
+                            "runtime_error",
+                            message.as_bytes(),
+                            &self.file.name,
+                            line as u64,
+                            col as u64,
+                        );
+                        self.sink.write_json(&record);
+                    }
+                }
+            }
+            Some(EventKind::Time) => {
+                let fmt = self
+                    .compiled
+                    .time_formats
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_default();
+                let text = crate::timefmt::format(crate::timefmt::now_ns(), &fmt, 1024);
                 match self.sink.format {
                     OutputFormat::Text => self.sink.write(&text),
-                    OutputFormat::Json => self.sink.write_json(&json::printf(&text)),
+                    OutputFormat::Json => self.sink.write_json(&json::text_event("time", &text)),
+                }
+            }
+            Some(EventKind::Join) => {
+                let sep = self
+                    .compiled
+                    .join_separators
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_default();
+                let text = join_strings(ev, &sep);
+                match self.sink.format {
+                    OutputFormat::Text => {
+                        self.sink.write(&text);
+                        self.sink.write(b"\n");
+                    }
+                    OutputFormat::Json => self.sink.write_json(&json::text_event("join", &text)),
                 }
             }
             Some(EventKind::Exit) => {
@@ -515,6 +610,79 @@ impl<'a> Session<'a> {
                 }
             }
             None => {}
+        }
+    }
+
+    /// `system()`: runs the command through `sh -c` and prints what it
+    /// wrote (stdout and stderr) and a newline, as bpftrace does.
+    fn run_command(&mut self, command: &[u8]) {
+        use std::os::unix::ffi::OsStrExt;
+        self.sink.flush();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(std::ffi::OsStr::from_bytes(command))
+            .stdin(std::process::Stdio::null())
+            .output();
+        match out {
+            Ok(o) if o.status.success() => {
+                let mut text = o.stdout;
+                text.extend(o.stderr);
+                match self.sink.format {
+                    OutputFormat::Text => {
+                        self.sink.write(&text);
+                        self.sink.write(b"\n");
+                    }
+                    OutputFormat::Json => {
+                        self.sink.write_json(&json::text_event("syscall", &text));
+                    }
+                }
+            }
+            Ok(o) => eprintln!(
+                "ferret: system(): command exited with code {}",
+                o.status.code().unwrap_or(-1)
+            ),
+            Err(e) => eprintln!("ferret: system(): cannot run sh: {e}"),
+        }
+    }
+
+    /// `cat()`: prints up to 10240 bytes of the file, as bpftrace's
+    /// default `max_cat_bytes`.
+    fn cat_file(&mut self, path: &[u8]) {
+        use std::io::Read;
+        use std::os::unix::ffi::OsStrExt;
+        const MAX_CAT_BYTES: u64 = 10240;
+        let name = String::from_utf8_lossy(path);
+        let mut text = Vec::new();
+        let read = std::fs::File::open(std::ffi::OsStr::from_bytes(path))
+            .and_then(|f| f.take(MAX_CAT_BYTES).read_to_end(&mut text));
+        if read.is_err() {
+            self.sink.flush();
+            eprintln!("ferret: cat(): failed to open file '{name}'");
+            return;
+        }
+        match self.sink.format {
+            OutputFormat::Text => self.sink.write(&text),
+            OutputFormat::Json => self.sink.write_json(&json::text_event("cat", &text)),
+        }
+    }
+
+    /// `errorf`/`warnf`: the message with the call's place, on stderr (or
+    /// as a JSON record).
+    fn located(&mut self, kind: &str, severity: &str, text: &[u8], span: ferret_syntax::Span) {
+        let (line, col) = self.file.line_col(span.start);
+        match self.sink.format {
+            OutputFormat::Text => {
+                self.sink.flush();
+                eprintln!(
+                    "{}:{line}:{col}: {severity}: {}",
+                    self.file.name,
+                    String::from_utf8_lossy(text)
+                );
+            }
+            OutputFormat::Json => {
+                let record = json::located(kind, text, &self.file.name, line as u64, col as u64);
+                self.sink.write_json(&record);
+            }
         }
     }
 

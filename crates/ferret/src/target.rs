@@ -65,6 +65,21 @@ impl Target for KernelTarget {
     fn start_ns(&self) -> u64 {
         self.start_ns
     }
+
+    fn kernel_symbol(&self, name: &str) -> Option<u64> {
+        ferret_kernel::KernelSymbols::load()
+            .ok()?
+            .address_of(name)
+            .filter(|&a| a != 0)
+    }
+
+    /// A cgroup v2 id is its directory's inode number in cgroupfs, which is
+    /// what `bpf_get_current_cgroup_id` reports.
+    fn cgroup_id(&self, path: &str) -> Option<u64> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        meta.is_dir().then(|| meta.ino())
+    }
 }
 
 /// `CLOCK_MONOTONIC` in ns, the clock of `bpf_ktime_get_ns`.

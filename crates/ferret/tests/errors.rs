@@ -120,18 +120,12 @@ fn bad_character() {
 fn single_quoted_string() {
     check(
         r#"begin { printf('a'); }"#,
-        r#"stdin:1:16: error: invalid character '\''
+        r#"stdin:1:16: error: strings are written in double quotes, not single quotes
   |
 1 | begin { printf('a'); }
-  |                ^ not valid here
+  |                ^^^ single-quoted
   |
-  = help: strings are written in double quotes: "text"
-stdin:1:18: error: invalid character '\''
-  |
-1 | begin { printf('a'); }
-  |                  ^ not valid here
-  |
-  = help: strings are written in double quotes: "text"
+  = help: write "a"
 "#,
     );
 }

@@ -23,8 +23,56 @@ const BUILTINS: &[&str] = &[
 
 /// Functions, for "did you mean" help.
 const FUNCTIONS: &[&str] = &[
-    "printf", "print", "exit", "clear", "zero", "delete", "str", "ksym", "kstack", "count", "sum",
-    "avg", "min", "max", "stats", "hist", "lhist", "nsecs", "pid", "tid", "comm", "cpu", "elapsed",
+    "printf",
+    "print",
+    "exit",
+    "clear",
+    "zero",
+    "delete",
+    "str",
+    "ksym",
+    "kstack",
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "stats",
+    "hist",
+    "lhist",
+    "nsecs",
+    "pid",
+    "tid",
+    "comm",
+    "cpu",
+    "elapsed",
+    "strncmp",
+    "strcontains",
+    "strlen",
+    "buf",
+    "join",
+    "ntop",
+    "pton",
+    "macaddr",
+    "strftime",
+    "time",
+    "strerror",
+    "has_key",
+    "len",
+    "sizeof",
+    "cgroupid",
+    "kaddr",
+    "kptr",
+    "uptr",
+    "signal",
+    "system",
+    "cat",
+    "bswap",
+    "errorf",
+    "warnf",
+    "assert",
+    "username",
+    "jiffies",
 ];
 
 impl Lowerer<'_, '_> {
@@ -126,6 +174,11 @@ impl Lowerer<'_, '_> {
                     d = d.with_help("tracepoint arguments are read with args.FIELD");
                 }
                 return Err(d);
+            }
+            "username" | "jiffies" | "numaid" | "probetype" => {
+                return self
+                    .library_call(name, &[], expr)
+                    .unwrap_or_else(|| Ok(TVal::int(0)));
             }
             _ => {
                 let mut d = Diagnostic::error(expr.span, format!("unknown identifier '{name}'"))
@@ -268,6 +321,9 @@ impl Lowerer<'_, '_> {
                 .with_help(format!("usage: {usage}")))
             }
         };
+        if let Some(result) = self.library_call(name, args, expr) {
+            return result;
+        }
         match name {
             "printf" => {
                 want(1..=64, "printf(\"format\", args...)")?;
@@ -363,8 +419,7 @@ impl Lowerer<'_, '_> {
                 } else {
                     keys.clone()
                 };
-                self.map_delete(m, &keys, expr.span)?;
-                Ok(none)
+                self.map_delete(m, &keys, expr.span)
             }
             "str" => {
                 want(1..=2, "str(pointer[, length])")?;
@@ -400,7 +455,7 @@ impl Lowerer<'_, '_> {
                     None => self.e.push(Insn::mov64_imm(Reg::R2, cap as i32)),
                 }
                 self.load_reg(&ptr, Reg::R3);
-                let read = if self.user_pointers() {
+                let read = if self.reads_user(&ptr) {
                     helper::PROBE_READ_USER_STR
                 } else {
                     helper::PROBE_READ_KERNEL_STR
@@ -445,14 +500,39 @@ impl Lowerer<'_, '_> {
         matches!(&self.probe.attach, Attach::Tracepoint { category, .. } if category == "syscalls")
     }
 
+    /// Whether reads through pointer `v` go to user memory: as marked by
+    /// `uptr()`/`kptr()`, else as the probe's pointers are.
+    pub fn reads_user(&self, v: &TVal) -> bool {
+        v.user.unwrap_or_else(|| self.user_pointers())
+    }
+
     fn printf(&mut self, args: &[Expr], expr: &Expr) -> Res<()> {
-        let ExprKind::Str(fmt) = &args[0].kind else {
+        self.formatted(EventKind::Printf, "printf", args, expr)
+    }
+
+    /// `printf` and the functions that format like it (`system`, `cat`,
+    /// `errorf`, `warnf`): one event of kind `kind` with the arguments.
+    pub fn formatted(
+        &mut self,
+        kind: EventKind,
+        name: &str,
+        args: &[Expr],
+        expr: &Expr,
+    ) -> Res<()> {
+        let Some(first) = args.first() else {
+            return Err(
+                Diagnostic::error(expr.span, format!("{name}() needs a format string"))
+                    .with_label("no format")
+                    .with_help(format!("usage: {name}(\"format\", args...)")),
+            );
+        };
+        let ExprKind::Str(fmt) = &first.kind else {
             return Err(Diagnostic::error(
-                args[0].span,
-                "printf's first argument must be a string literal",
+                first.span,
+                format!("{name}'s first argument must be a string literal"),
             )
             .with_label("not a format string")
-            .with_help("write the format inline: printf(\"%s\\n\", $var)"));
+            .with_help(format!("write the format inline: {name}(\"%s\\n\", $var)")));
         };
         // The error's offset is into the unescaped bytes, which need not line
         // up with the source, so mark the whole format and quote the
@@ -466,7 +546,7 @@ impl Lowerer<'_, '_> {
             let conv = String::from_utf8_lossy(&fmt[e.offset..e.offset + 1 + len]);
             Diagnostic::error(
                 args[0].span,
-                format!("printf: unsupported conversion '{conv}'"),
+                format!("{name}: unsupported conversion '{conv}'"),
             )
             .with_label("in this format")
             .with_help(
@@ -485,7 +565,7 @@ impl Lowerer<'_, '_> {
             return Err(Diagnostic::error(
                 expr.span,
                 format!(
-                    "printf: the format has {} conversion{} but {} argument{} given",
+                    "{name}: the format has {} conversion{} but {} argument{} given",
                     convs.len(),
                     if convs.len() == 1 { "" } else { "s" },
                     args.len() - 1,
@@ -502,7 +582,7 @@ impl Lowerer<'_, '_> {
                 return Err(Diagnostic::error(
                     arg.span,
                     format!(
-                        "printf: %{} expects an integer, found {}",
+                        "{name}: %{} expects an integer, found {}",
                         spec_char(conv.spec),
                         v.ty.describe()
                     ),
@@ -510,12 +590,17 @@ impl Lowerer<'_, '_> {
                 .with_label("wrong type")
                 .with_help("use %s to print it"));
             }
-            if conv.spec.wants_buffer() {
+            if conv.spec.wants_buffer() && !matches!(v.ty, Ty::Buffer { .. } | Ty::Str { .. }) {
                 return Err(Diagnostic::error(
                     arg.span,
-                    "printf: %r needs buf(), which is not supported yet",
+                    format!(
+                        "{name}: %{} expects a buffer, found {}",
+                        spec_char(conv.spec),
+                        v.ty.describe()
+                    ),
                 )
-                .with_label("not supported yet"));
+                .with_label("not a buffer")
+                .with_help("read one with buf(pointer, length)"));
             }
             if v.ty == Ty::None {
                 return Err(Diagnostic::error(arg.span, "this expression has no value")
@@ -539,10 +624,11 @@ impl Lowerer<'_, '_> {
             self.g.printfs.push(PrintfInfo {
                 format: fmt.clone(),
                 args: layout,
+                span: expr.span,
             });
             self.g.printfs.len() as u32 - 1
         };
-        self.emit_event(EventKind::Printf, id, &vals)
+        self.emit_event(kind, id, &vals)
     }
 
     /// Sends `header, values...` through the ring buffer, counting it as
@@ -562,8 +648,15 @@ impl Lowerer<'_, '_> {
         for (v, _) in vals {
             self.release(v.clone());
         }
+        self.send_event(place, size);
+        Ok(())
+    }
+
+    /// Sends the `size` bytes at `place` (an event with its header) through
+    /// the ring buffer, counting it as lost when the buffer is full.
+    pub fn send_event(&mut self, place: Place, size: u32) {
         if self.g.discovering {
-            return Ok(());
+            return;
         }
         let events = self.g.obj_map(SysMap::Events);
         self.e.load_map(Reg::R1, events);
@@ -575,7 +668,23 @@ impl Lowerer<'_, '_> {
         self.e.jump_if_imm(JmpOp::Jeq, Reg::R0, 0, sent);
         self.count_lost();
         self.e.bind(sent);
-        Ok(())
+    }
+
+    /// Reports runtime error `message` at `span` to user space (an event
+    /// with no payload); registers r6-r9 survive.
+    pub fn runtime_error(&mut self, span: Span, message: &str) -> Res<()> {
+        let id = if self.g.discovering {
+            0
+        } else {
+            self.g
+                .runtime_errors
+                .push(crate::program::RuntimeErrorInfo {
+                    span,
+                    message: message.to_string(),
+                });
+            self.g.runtime_errors.len() as u32 - 1
+        };
+        self.emit_event(EventKind::RuntimeError, id, &[])
     }
 
     fn count_lost(&mut self) {

@@ -76,6 +76,13 @@ impl Lowerer<'_, '_> {
                 }
                 Ok(TVal::new(Val::Mem(place), Ty::Tuple(tys)))
             }
+            ExprKind::Cast { ty, expr: inner }
+                if ty.pointer_depth == 0
+                    && (ty.array_len.is_some()
+                        || matches!(self.type_of_peek(inner), Some(Ty::Array { .. }))) =>
+            {
+                self.array_cast(ty, inner)
+            }
             ExprKind::Cast { ty, expr: inner } => {
                 let target = match ty.name.as_str() {
                     _ if ty.pointer_depth > 0 || ty.array_len.is_some() => None,
@@ -121,11 +128,205 @@ impl Lowerer<'_, '_> {
                 increment,
                 prefix,
             } => self.inc_dec(target, *increment, *prefix),
-            ExprKind::Index { .. } | ExprKind::SizeofType(_) | ExprKind::Offsetof { .. } => Err(
-                Diagnostic::error(expr.span, "this expression is not supported yet")
-                    .with_label("not supported yet"),
-            ),
+            ExprKind::SizeofType(ty) => {
+                let size = match (ty.pointer_depth, int_type(&ty.name), ty.name.as_str()) {
+                    (1.., _, _) => Some(8),
+                    (0, Some(Ty::Int { bytes, .. }), _) => Some(u64::from(bytes)),
+                    (0, _, "bool") => Some(1),
+                    (0, _, "string") => Some(u64::from(self.g.opts.max_strlen)),
+                    _ => None,
+                };
+                let Some(size) = size else {
+                    return Err(Diagnostic::error(
+                        ty.span,
+                        format!("sizeof(): unknown type '{}'", ty.name),
+                    )
+                    .with_label("unknown type"));
+                };
+                Ok(TVal::new(
+                    Val::Imm((size * ty.array_len.unwrap_or(1)) as i64),
+                    Ty::U64,
+                ))
+            }
+            ExprKind::Index { expr: base, index } => self.index(base, index, expr),
+            ExprKind::Offsetof { .. } => Err(Diagnostic::error(
+                expr.span,
+                "this expression is not supported yet",
+            )
+            .with_label("not supported yet")),
         }
+    }
+
+    /// The type `e` would have, without keeping its code; `None` when it
+    /// does not type-check.
+    pub fn type_of_peek(&mut self, e: &Expr) -> Option<Ty> {
+        self.dry_eval(e).ok().map(|v| v.ty)
+    }
+
+    /// Evaluates `e` for its type (and constant value) only: the code is
+    /// thrown away and no memory stays allocated.
+    pub fn dry_eval(&mut self, e: &Expr) -> Res<TVal> {
+        let saved_e = std::mem::take(&mut self.e);
+        let saved = (self.stack_used, self.scratch_used, self.free_regs.clone());
+        let discovering = self.g.discovering;
+        self.g.discovering = true;
+        let r = self.eval(e);
+        self.g.discovering = discovering;
+        self.e = saved_e;
+        (self.stack_used, self.scratch_used, self.free_regs) = saved;
+        r
+    }
+
+    /// `(uint8[8])int` and `(uint64)array`: the same bytes seen as the
+    /// other type; both sides must have the same size.
+    fn array_cast(&mut self, ty: &ferret_syntax::ast::TypeName, inner: &Expr) -> Res<TVal> {
+        let v = self.eval(inner)?;
+        let Some(Ty::Int { bytes, signed }) = int_type(&ty.name) else {
+            return Err(Diagnostic::error(
+                ty.span,
+                format!("cannot cast to '{}': arrays hold integers", ty.name),
+            )
+            .with_label("unsupported cast"));
+        };
+        let elem = Ty::Int { bytes, signed };
+        let mismatch = |from: u32, to: u32| {
+            Diagnostic::error(
+                ty.span,
+                format!("cannot cast {from} bytes to a type of {to} bytes: sizes must match"),
+            )
+            .with_label("size mismatch")
+        };
+        match (ty.array_len, &v.ty, &v.val) {
+            (Some(_) | None, t, _) if t.is_integer() => {
+                let have = match (t, &v.val, ty.array_len) {
+                    // A literal takes the array's size.
+                    (_, Val::Imm(_), Some(len)) => len as u32 * u32::from(bytes),
+                    (Ty::Int { bytes, .. }, _, _) => u32::from(*bytes),
+                    _ => 1,
+                };
+                let len = ty.array_len.map_or(have / u32::from(bytes), |l| l as u32);
+                if len * u32::from(bytes) != have || len == 0 {
+                    return Err(mismatch(have, len * u32::from(bytes)));
+                }
+                let place = self.alloc_mem(have, true);
+                self.load_reg(&v, Reg::R0);
+                self.release(v);
+                let size = Size::from_bytes(have as usize).unwrap_or(Size::DW);
+                self.e
+                    .push(Insn::store(size, place.reg(), place.off16(), Reg::R0));
+                Ok(TVal::new(
+                    Val::Mem(place),
+                    Ty::Array {
+                        elem: Box::new(elem),
+                        len,
+                    },
+                ))
+            }
+            (None, Ty::Array { .. }, Val::Mem(p)) => {
+                let have = v.ty.size();
+                if have != u32::from(bytes) {
+                    return Err(mismatch(have, u32::from(bytes)));
+                }
+                let size = Size::from_bytes(have as usize).unwrap_or(Size::DW);
+                self.e.push(Insn::load(size, Reg::R0, p.reg(), p.off16()));
+                if signed {
+                    self.narrow(Reg::R0, bytes, true);
+                }
+                Ok(self.temp_from(Reg::R0, elem))
+            }
+            _ => Err(Diagnostic::error(
+                inner.span,
+                format!("cannot cast a {} to {}", v.ty.describe(), ty.name),
+            )
+            .with_label("unsupported cast")),
+        }
+    }
+
+    /// `a[i]` on arrays and strings (one byte), and `t[N]` on tuples.
+    fn index(&mut self, base: &Expr, index: &Expr, expr: &Expr) -> Res<TVal> {
+        let v = self.eval(base)?;
+        let literal = match index.kind {
+            ExprKind::Int(n) => Some(n),
+            _ => None,
+        };
+        let (elem, len) = match &v.ty {
+            Ty::Array { elem, len } => ((**elem).clone(), *len),
+            Ty::Str { cap } => (
+                Ty::Int {
+                    bytes: 1,
+                    signed: true,
+                },
+                *cap,
+            ),
+            Ty::Tuple(elems) => {
+                let Some(n) = literal.filter(|&n| (n as usize) < elems.len()) else {
+                    return Err(Diagnostic::error(
+                        index.span,
+                        format!("a tuple index must be a literal below {}", elems.len()),
+                    )
+                    .with_label("invalid tuple index"));
+                };
+                let (offs, _) = tuple_layout(elems);
+                let ty = elems[n as usize].clone();
+                let Val::Mem(p) = v.val else {
+                    return Err(Diagnostic::error(expr.span, "tuple is not in memory"));
+                };
+                return Ok(self.read_place(p.at(offs[n as usize]), &ty));
+            }
+            other => {
+                return Err(Diagnostic::error(
+                    base.span,
+                    format!("cannot index a {}", other.describe()),
+                )
+                .with_label("not an array or string"));
+            }
+        };
+        let Val::Mem(p) = v.val else {
+            return Err(Diagnostic::error(expr.span, "array is not in memory"));
+        };
+        let width = elem.elem_size();
+        let size = Size::from_bytes(width as usize).unwrap_or(Size::DW);
+        let signed = elem.is_signed();
+        if let Some(n) = literal {
+            if n >= u64::from(len) {
+                return Err(Diagnostic::error(
+                    index.span,
+                    format!(
+                        "index {n} is out of bounds: the {} has {len} elements",
+                        v.ty.describe()
+                    ),
+                )
+                .with_label("out of bounds"));
+            }
+            let at = p.at(n as u32 * width);
+            self.e.push(Insn::load(size, Reg::R0, at.reg(), at.off16()));
+        } else {
+            let i = self.eval_int(index)?;
+            let ok = self.e.new_label();
+            let done = self.e.new_label();
+            self.load_reg(&i, Reg::R1);
+            self.release(i);
+            self.e.jump_if_imm(JmpOp::Jlt, Reg::R1, len as i32, ok);
+            self.runtime_error(
+                expr.span,
+                "Array access out of bounds. This can lead to unexpected results.",
+            )?;
+            self.e.push(Insn::mov64_imm(Reg::R0, 0));
+            self.e.jump(done);
+            self.e.bind(ok);
+            if width > 1 {
+                self.e
+                    .push(Insn::alu64_imm(AluOp::Mul, Reg::R1, width as i32));
+            }
+            self.addr_of(p, Reg::R0);
+            self.e.push(Insn::alu64_reg(AluOp::Add, Reg::R0, Reg::R1));
+            self.e.push(Insn::load(size, Reg::R0, Reg::R0, 0));
+            self.e.bind(done);
+        }
+        if signed {
+            self.narrow(Reg::R0, width as u8, true);
+        }
+        Ok(self.temp_from(Reg::R0, elem))
     }
 
     /// Evaluates an expression that must be an integer (or bool).
@@ -137,6 +338,21 @@ impl Lowerer<'_, '_> {
                 format!("expected an integer, found {}", v.ty.describe()),
             )
             .with_label("not an integer"));
+        }
+        Ok(v)
+    }
+
+    /// Evaluates argument `expr` of function `func`, which takes an
+    /// integer there; the error names the function and its usage.
+    pub fn eval_int_arg(&mut self, expr: &Expr, func: &str, usage: &str) -> Res<TVal> {
+        let v = self.eval(expr)?;
+        if !v.ty.is_scalar() {
+            return Err(Diagnostic::error(
+                expr.span,
+                format!("{func}() takes an integer here, found {}", v.ty.describe()),
+            )
+            .with_label("not an integer")
+            .with_help(format!("usage: {usage}")));
         }
         Ok(v)
     }
@@ -300,7 +516,7 @@ impl Lowerer<'_, '_> {
                 Reg::R0,
                 Reg::R1,
             )),
-            BinOp::Div | BinOp::Mod => self.divide(op == BinOp::Mod, signed),
+            BinOp::Div | BinOp::Mod => self.divide(op == BinOp::Mod, signed, expr.span)?,
             BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
                 let jop = compare_op(op, signed);
                 self.e.push(Insn::jmp_reg(jop, Reg::R0, Reg::R1, 2));
@@ -317,21 +533,25 @@ impl Lowerer<'_, '_> {
     /// r0 = r0 / r1 (or r0 % r1). eBPF's division is unsigned, so signed
     /// division divides magnitudes and fixes the sign as C does (quotient
     /// rounds toward zero, remainder takes the dividend's sign). Division
-    /// by zero gives 1, as in bpftrace (eBPF itself would give 0).
-    fn divide(&mut self, modulo: bool, signed: bool) {
+    /// and modulo by zero give 1 and report a runtime warning, as in
+    /// bpftrace (eBPF itself would give 0, or the dividend).
+    fn divide(&mut self, modulo: bool, signed: bool, span: ferret_syntax::Span) -> Res<()> {
         let op = if modulo { AluOp::Mod } else { AluOp::Div };
         let done = self.e.new_label();
-        if !modulo {
-            let nonzero = self.e.new_label();
-            self.e.jump_if_imm(JmpOp::Jne, Reg::R1, 0, nonzero);
-            self.e.push(Insn::mov64_imm(Reg::R0, 1));
-            self.e.jump(done);
-            self.e.bind(nonzero);
-        }
+        let nonzero = self.e.new_label();
+        self.e.jump_if_imm(JmpOp::Jne, Reg::R1, 0, nonzero);
+        self.runtime_error(
+            span,
+            "Divide or modulo by 0 detected. This can lead to unexpected results. \
+             1 is being used as the result.",
+        )?;
+        self.e.push(Insn::mov64_imm(Reg::R0, 1));
+        self.e.jump(done);
+        self.e.bind(nonzero);
         if !signed {
             self.e.push(Insn::alu64_reg(op, Reg::R0, Reg::R1));
             self.e.bind(done);
-            return;
+            return Ok(());
         }
         // r2 = sign of the result: dividend's sign for %, xor of signs for /.
         self.e.push(Insn::mov64_imm(Reg::R2, 0));
@@ -349,6 +569,7 @@ impl Lowerer<'_, '_> {
         self.e.push(Insn::jmp_imm(JmpOp::Jeq, Reg::R2, 0, 1));
         self.e.push(Insn::neg64(Reg::R0));
         self.e.bind(done);
+        Ok(())
     }
 
     fn logical(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr) -> Res<TVal> {

@@ -327,15 +327,17 @@ impl Lowerer<'_, '_> {
             }
             "hist" => {
                 arity(1..=2, "@x = hist(value[, k])")?;
-                Some(self.eval_int(&args[0])?)
+                Some(self.eval_int_arg(&args[0], f, "@x = hist(value[, k])")?)
             }
             "lhist" => {
-                arity(4..=4, "@x = lhist(value, min, max, step)")?;
-                Some(self.eval_int(&args[0])?)
+                let usage = "@x = lhist(value, min, max, step)";
+                arity(4..=4, usage)?;
+                Some(self.eval_int_arg(&args[0], f, usage)?)
             }
             _ => {
-                arity(1..=1, &format!("@x = {f}(value)"))?;
-                Some(self.eval_int(&args[0])?)
+                let usage = format!("@x = {f}(value)");
+                arity(1..=1, &usage)?;
+                Some(self.eval_int_arg(&args[0], f, &usage)?)
             }
         };
         let signed = value.as_ref().is_some_and(|v| v.ty.is_signed());
@@ -534,7 +536,8 @@ impl Lowerer<'_, '_> {
     }
 
     /// `delete(@m, key)` / `delete(@m[key])`
-    pub fn map_delete(&mut self, name: &str, keys: &[Expr], span: Span) -> Res<()> {
+    /// Deletes a key; true when it existed.
+    pub fn map_delete(&mut self, name: &str, keys: &[Expr], span: Span) -> Res<TVal> {
         let id = self.map_id(name, span);
         let (key, _) = self.build_key(id, keys, span)?;
         if self.g.maps[id]
@@ -549,7 +552,7 @@ impl Lowerer<'_, '_> {
             );
         }
         if self.g.discovering {
-            return Ok(());
+            return Ok(TVal::new(Val::Imm(1), Ty::Bool));
         }
         let obj = self.g.obj_map(SysMap::User(id));
         let kind = self.g.maps[id].kind.clone();
@@ -563,12 +566,52 @@ impl Lowerer<'_, '_> {
                     .push(Insn::store_imm(Size::DW, Reg::R0, off as i16, 0));
             }
             self.e.bind(done);
-            return Ok(());
+            return Ok(TVal::new(Val::Imm(1), Ty::Bool));
         }
         self.e.load_map(Reg::R1, obj);
         self.addr_of(key, Reg::R2);
         self.e.push(Insn::call(helper::MAP_DELETE_ELEM));
-        Ok(())
+        // r0 = (r0 == 0)
+        self.e.push(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 2));
+        self.e.push(Insn::mov64_imm(Reg::R0, 0));
+        self.e.push(Insn::ja(1));
+        self.e.push(Insn::mov64_imm(Reg::R0, 1));
+        Ok(self.temp_from(Reg::R0, Ty::Bool))
+    }
+
+    /// `has_key(@m, key)`: whether the key is in the map.
+    pub fn map_has_key(&mut self, name: &str, keys: &[Expr], expr: &Expr) -> Res<TVal> {
+        let id = self.map_id(name, expr.span);
+        if self.g.maps[id].key.as_ref().is_some_and(Option::is_none) || keys.is_empty() {
+            return Err(Diagnostic::error(
+                expr.span,
+                format!(
+                    "has_key() expects a map with keys; {} has none",
+                    map_display(name)
+                ),
+            )
+            .with_label("scalar map")
+            .with_help("usage: has_key(@map, key)"));
+        }
+        if self.g.maps[id]
+            .kind
+            .as_ref()
+            .is_some_and(MapKind::is_histogram)
+        {
+            return Err(
+                Diagnostic::error(expr.span, "has_key() cannot look into a histogram map")
+                    .with_label("histogram map"),
+            );
+        }
+        let (key, _) = self.build_key(id, keys, expr.span)?;
+        if self.g.discovering {
+            return Ok(TVal::new(Val::Imm(0), Ty::Bool));
+        }
+        let obj = self.g.obj_map(SysMap::User(id));
+        self.lookup(obj, key);
+        self.e.push(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 1));
+        self.e.push(Insn::mov64_imm(Reg::R0, 1));
+        Ok(self.temp_from(Reg::R0, Ty::Bool))
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod calls;
 mod expr;
+mod funcs;
 mod maps;
 mod stmt;
 mod value;
@@ -91,6 +92,7 @@ pub(crate) struct MapState {
 /// State shared by every program of a script.
 pub(crate) struct Globals<'o> {
     pub opts: &'o Options,
+    pub target: &'o dyn Target,
     pub ncpus: u64,
     pub start_ns: u64,
     /// True during the first run, when map types may still change.
@@ -99,12 +101,23 @@ pub(crate) struct Globals<'o> {
     pub map_ids: HashMap<String, usize>,
     pub printfs: Vec<PrintfInfo>,
     pub print_values: Vec<Ty>,
+    pub runtime_errors: Vec<crate::program::RuntimeErrorInfo>,
+    pub time_formats: Vec<Vec<u8>>,
+    pub join_separators: Vec<Vec<u8>>,
     pub obj_maps: Vec<MapDef>,
     pub obj_map_ids: HashMap<SysMap, usize>,
     pub scratch_size: [u32; 2],
 }
 
 impl Globals<'_> {
+    pub fn kernel_symbol(&self, name: &str) -> Option<u64> {
+        self.target.kernel_symbol(name)
+    }
+
+    pub fn cgroup_id(&self, path: &str) -> Option<u64> {
+        self.target.cgroup_id(path)
+    }
+
     pub fn obj_map(&mut self, which: SysMap) -> usize {
         if let Some(&i) = self.obj_map_ids.get(&which) {
             return i;
@@ -230,6 +243,7 @@ pub fn compile(
 
     let mut g = Globals {
         opts,
+        target,
         ncpus: target.ncpus(),
         start_ns: target.start_ns(),
         discovering: true,
@@ -237,6 +251,9 @@ pub fn compile(
         map_ids: HashMap::new(),
         printfs: Vec::new(),
         print_values: Vec::new(),
+        runtime_errors: Vec::new(),
+        time_formats: Vec::new(),
+        join_separators: Vec::new(),
         obj_maps: Vec::new(),
         obj_map_ids: HashMap::new(),
         scratch_size: [0, 0],
@@ -273,6 +290,7 @@ pub fn compile(
     g.discovering = false;
     g.printfs.clear();
     g.print_values.clear();
+    g.runtime_errors.clear();
     let events = g.obj_map(SysMap::Events);
     let lost = g.obj_map(SysMap::Lost);
     for id in 0..g.maps.len() {
@@ -375,6 +393,9 @@ pub fn compile(
         maps,
         printfs: g.printfs,
         print_values: g.print_values,
+        runtime_errors: g.runtime_errors,
+        time_formats: g.time_formats,
+        join_separators: g.join_separators,
         events_map: g.obj_maps[events].name.clone(),
         lost_map: g.obj_maps[lost].name.clone(),
         stack_map,
@@ -449,7 +470,20 @@ impl<'g, 'o> Lowerer<'g, 'o> {
             self.e.jump_if_imm(JmpOp::Jne, Reg::R0, pid as i32, exit);
         }
         if let Some(pred) = &probe.predicate {
-            match self.eval(pred) {
+            match self.eval(pred).and_then(|v| {
+                if v.ty.is_scalar() {
+                    Ok(v)
+                } else {
+                    Err(Diagnostic::error(
+                        pred.span,
+                        format!("invalid type for a predicate: {}", v.ty.describe()),
+                    )
+                    .with_label("not an integer or bool")
+                    .with_help(
+                        "a predicate is a condition: compare the value, e.g. /comm == \"bash\"/",
+                    ))
+                }
+            }) {
                 Ok(v) => {
                     self.load_reg(&v, Reg::R0);
                     self.release(v);

@@ -64,6 +64,9 @@ pub struct TVal {
     pub ty: Ty,
     /// The bytes of a string literal, for comparisons against constants.
     pub literal: Option<Vec<u8>>,
+    /// An address marked by `uptr()` (true) or `kptr()` (false): which
+    /// helpers read through it.
+    pub user: Option<bool>,
 }
 
 impl TVal {
@@ -72,6 +75,7 @@ impl TVal {
             val,
             ty,
             literal: None,
+            user: None,
         }
     }
 
@@ -236,6 +240,28 @@ impl Lowerer<'_, '_> {
                     self.e
                         .push(Insn::store_imm(Size::B, last.reg(), last.off16(), 0));
                 }
+            }
+            (Ty::Record(have), Ty::Record(want)) => {
+                let strip = |f: &[(String, Ty)]| f.iter().map(|(_, t)| t.clone()).collect();
+                let v = TVal::new(v.val.clone(), Ty::Tuple(strip(have)));
+                self.write_as(dst, &v, &Ty::Tuple(strip(want)));
+            }
+            (Ty::Buffer { cap: have }, Ty::Buffer { cap: want }) => {
+                let Val::Mem(src) = v.val else {
+                    return;
+                };
+                // The length word, then the bytes that fit.
+                let n = 8 + align8((*have).min(*want));
+                self.copy_mem(dst, src, n);
+                if want > have {
+                    self.zero_mem(dst.at(n), 8 + align8(*want) - n);
+                }
+            }
+            (have, want) if !have.is_scalar() && have == want => {
+                let Val::Mem(src) = v.val else {
+                    return;
+                };
+                self.copy_mem(dst, src, have.size());
             }
             (Ty::Tuple(have), Ty::Tuple(want)) => {
                 let Val::Mem(src) = v.val else {

@@ -200,10 +200,10 @@ fn invalid_characters_are_reported_and_skipped() {
         messages("` 'x'"),
         [
             "invalid character '`'",
-            "invalid character '\\''",
-            "invalid character '\\''"
+            "strings are written in double quotes, not single quotes"
         ]
     );
+    assert_eq!(messages("a ' b"), ["invalid character '\\''"]);
     assert_eq!(messages("$"), ["expected a variable name after '$'"]);
 }
 

@@ -144,18 +144,12 @@ fn single_quotes() {
     check(
         "BEGIN { printf('a'); }",
         &[
-            "stdin:1:16: error: invalid character '\\''",
+            "stdin:1:16: error: strings are written in double quotes, not single quotes",
             "  |",
             "1 | BEGIN { printf('a'); }",
-            "  |                ^ not valid here",
+            "  |                ^^^ single-quoted",
             "  |",
-            "  = help: strings are written in double quotes: \"text\"",
-            "stdin:1:18: error: invalid character '\\''",
-            "  |",
-            "1 | BEGIN { printf('a'); }",
-            "  |                  ^ not valid here",
-            "  |",
-            "  = help: strings are written in double quotes: \"text\"",
+            "  = help: write \"a\"",
         ],
     );
 }
