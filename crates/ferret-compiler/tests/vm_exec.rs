@@ -929,4 +929,171 @@ fn cpid_is_the_child_pid() {
     let off = prog.printfs[0].args[0].0 as usize;
     assert_eq!(i64_at(&m.events[0], off), 4321);
     assert_eq!(prog.printfs[0].args[0].1, Ty::U32);
+
+fn string_functions() {
+    for (expr, want) in [
+        ("strlen(\"hello\")", 5),
+        ("strlen(\"\")", 0),
+        ("strlen(comm)", 11),
+        ("strncmp(\"abc\", \"abd\", 2)", 0),
+        ("strncmp(\"abc\", \"abd\", 3)", 1),
+        ("strncmp(\"abc\", \"abc\", 100)", 0),
+        ("strncmp(\"abcdefghij\", \"abcdefghik\", 9)", 0),
+        ("strncmp(\"abcdefghij\", \"abcdefghik\", 10)", 1),
+        ("strncmp(\"ab\", \"abc\", 3)", 1),
+        ("strcontains(\"hello world\", \"o w\")", 1),
+        ("strcontains(\"hello world\", \"world\")", 1),
+        ("strcontains(\"hello world\", \"worlds\")", 0),
+        ("strcontains(\"hello\", \"\")", 1),
+        ("strcontains(comm, \"test\")", 1),
+        ("strcontains(comm, \"tset\")", 0),
+        ("comm[0]", i64::from(b'f')),
+        ("\"xyz\"[2]", i64::from(b'z')),
+    ] {
+        assert_eq!(eval("", expr), want, "{expr}");
+    }
+}
+
+#[test]
+fn integer_helpers() {
+    for (setup, expr, want) in [
+        ("", "bswap((uint16)0x1234)", 0x3412),
+        ("", "bswap((uint32)0x11223344)", 0x4433_2211),
+        ("", "bswap((uint8)0x12)", 0x12),
+        ("$x = (uint64)0x0102030405060708;", "bswap($x)", 0x0807_0605_0403_0201),
+        ("", "is_err(-4095)", 1),
+        ("", "is_err(-1)", 1),
+        ("", "is_err(-4096)", 0),
+        ("", "is_err(0xffff8880001234)", 0),
+        ("", "sizeof(comm)", 16),
+        ("", "sizeof((uint16)1)", 2),
+        ("", "sizeof(uint32)", 4),
+        ("", "sizeof(int8[4])", 4),
+        ("$a = (uint8[4])0x01020304;", "$a[0]", 4),
+        ("$a = (uint8[4])0x01020304;", "$a[3]", 1),
+        ("$a = (uint8[4])0x01020304; $i = 2;", "$a[$i]", 2),
+        ("$a = (int8[2])(uint16)0xff7f;", "$a[1]", -1),
+        ("$a = (uint8[4])0x01020304;", "(uint32)$a", 0x0102_0304),
+        ("$t = (1, \"a\", 7);", "$t[2]", 7),
+    ] {
+        assert_eq!(eval(setup, expr), want, "{setup} {expr}");
+    }
+}
+
+#[test]
+fn array_index_out_of_bounds_reports_a_runtime_error() {
+    let (prog, m) = run_all("begin { $a = (uint8[4])0x01020304; $i = 4; printf(\"%d\", $a[$i]); }");
+    assert_eq!(u64_at(&m.events[0], 0) as u32, EventKind::RuntimeError as u32);
+    let id = (u64_at(&m.events[0], 0) >> 32) as usize;
+    assert!(prog.runtime_errors[id].message.starts_with("Array access out of bounds"));
+    assert_eq!(i64_at(&m.events[1], 8), 0);
+}
+
+#[test]
+fn has_key_and_delete_report_presence() {
+    let got = printed_ints(
+        "begin { @m[1, \"a\"] = 5; printf(\"%d\", has_key(@m, (1, \"a\"))); \
+         printf(\"%d\", has_key(@m, (2, \"a\"))); printf(\"%d\", delete(@m, (1, \"a\"))); \
+         printf(\"%d\", delete(@m, (1, \"a\"))); printf(\"%d\", has_key(@m, (1, \"a\"))); }",
+    );
+    assert_eq!(got, [1, 0, 1, 0, 0]);
+}
+
+/// The first argument of the first printf event, and the event.
+fn printed_event(src: &str) -> (CompiledProgram, Vec<u8>, u32) {
+    let (prog, m) = run_all(src);
+    let ev = m.events[0].clone();
+    let id = (u64_at(&ev, 0) >> 32) as usize;
+    let off = prog.printfs[id].args[0].0;
+    (prog, ev, off)
+}
+
+#[test]
+fn ntop_buf_and_macaddr_layouts() {
+    let (prog, ev, off) = printed_event("begin { printf(\"%s\", ntop(0x0100007f)); }");
+    assert_eq!(prog.printfs[0].args[0].1, Ty::Inet);
+    let off = off as usize;
+    assert_eq!(u64_at(&ev, off), 2, "AF_INET");
+    assert_eq!(&ev[off + 8..off + 12], [127, 0, 0, 1]);
+
+    let (_, ev, off) = printed_event("begin { printf(\"%s\", ntop(pton(\"::1\"))); }");
+    let off = off as usize;
+    assert_eq!(u64_at(&ev, off), 10, "AF_INET6");
+    assert_eq!(ev[off + 8 + 15], 1);
+
+    let (_, ev, off) = printed_event("begin { printf(\"%s\", ntop(10, pton(\"1.2.3.4\"))); }");
+    let off = off as usize;
+    assert_eq!(u64_at(&ev, off), 10, "explicit family");
+    assert_eq!(&ev[off + 8..off + 12], [1, 2, 3, 4]);
+
+    let (prog, ev, off) = printed_event("begin { printf(\"%r\", buf(\"ab\\x01cd\", 4)); }");
+    assert_eq!(prog.printfs[0].args[0].1, Ty::Buffer { cap: 4 });
+    let off = off as usize;
+    assert_eq!(u64_at(&ev, off), 4, "length");
+    assert_eq!(&ev[off + 8..off + 12], b"ab\x01c");
+
+    let (_, ev, off) = printed_event(
+        "begin { printf(\"%s\", macaddr(buf(\"\\x01\\x02\\x03\\x04\\x05\\x06\\x07\", 7))); }",
+    );
+    let off = off as usize;
+    assert_eq!(&ev[off..off + 8], [1, 2, 3, 4, 5, 6, 0, 0]);
+}
+
+#[test]
+fn buf_reads_a_clamped_length_through_a_pointer() {
+    let src = format!("{} {{ printf(\"%r\", buf(args.filename, args.val)); }}", vm::TP);
+    let prog = build_with(
+        &src,
+        1,
+        &Options {
+            max_strlen: 16,
+            ..Options::default()
+        },
+    );
+    for (len, want) in [(3i64, 3usize), (100, 16), (0, 0)] {
+        let mut m = Machine::new(&prog, 1);
+        m.kernel_mem[100..120].copy_from_slice(b"0123456789abcdefghij");
+        let mut ctx = record();
+        put(&mut ctx, field::FILENAME, &m.kernel_addr(100).to_le_bytes());
+        put(&mut ctx, field::VAL, &len.to_le_bytes());
+        run(&mut m, &prog, 0, &mut ctx).unwrap_or_else(|e| panic!("{src}: {e}"));
+        let ev = &m.events[0];
+        assert_eq!(u64_at(ev, 8) as usize, want, "length {len}");
+        assert_eq!(&ev[16..16 + want], &b"0123456789abcdef"[..want]);
+    }
+}
+
+#[test]
+fn join_reads_argv_until_null() {
+    let src = "tracepoint:test:ev { join(args.filename, \",\"); }";
+    let prog = build(src);
+    let mut m = Machine::new(&prog, 1);
+    m.kernel_mem[200..204].copy_from_slice(b"ls\0\0");
+    m.kernel_mem[204..208].copy_from_slice(b"-l\0\0");
+    let argv: Vec<u64> = vec![m.kernel_addr(200), m.kernel_addr(204), 0];
+    for (i, p) in argv.iter().enumerate() {
+        let at = 300 + i * 8;
+        m.kernel_mem[at..at + 8].copy_from_slice(&p.to_le_bytes());
+    }
+    let mut ctx = record();
+    put(&mut ctx, field::FILENAME, &m.kernel_addr(300).to_le_bytes());
+    run(&mut m, &prog, 0, &mut ctx).unwrap_or_else(|e| panic!("{src}: {e}"));
+    let ev = &m.events[0];
+    assert_eq!(u64_at(ev, 0) as u32, EventKind::Join as u32);
+    assert_eq!(prog.join_separators, [b",".to_vec()]);
+    assert_eq!(str_at(ev, 8), b"ls");
+    assert_eq!(str_at(ev, 8 + 1024), b"-l");
+    assert_eq!(ev[8 + 2048], 0, "a NULL pointer ends the list");
+}
+
+#[test]
+fn timestamps_and_errnos_carry_their_integer() {
+    let (prog, ev, off) =
+        printed_event("begin { printf(\"%s %s\", strftime(\"%H:%M\", 1234), strerror(2)); }");
+    assert_eq!(prog.printfs[0].args[0].1, Ty::Timestamp { format: 0 });
+    assert_eq!(prog.time_formats, [b"%H:%M".to_vec()]);
+    assert_eq!(u64_at(&ev, off as usize), 1234);
+    let (off2, ty2) = prog.printfs[0].args[1].clone();
+    assert_eq!(ty2, Ty::Errno);
+    assert_eq!(u64_at(&ev, off2 as usize), 2);
 }

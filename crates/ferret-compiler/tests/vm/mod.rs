@@ -94,6 +94,8 @@ const NEG64: u8 = 0x87;
 const HANDLE_BASE: u64 = 0x4d41_5000;
 
 const EFAULT: u64 = -14i64 as u64;
+/// Reads below this address fail as in the kernel, without a fault.
+const NULL_PAGE: u64 = 4096;
 const ENOENT: u64 = -2i64 as u64;
 const EEXIST: u64 = -17i64 as u64;
 const E2BIG: u64 = -7i64 as u64;
@@ -474,6 +476,10 @@ impl Machine {
         if !self.writable(dst, size) {
             return self.fault(format!("{what}: bad destination {dst:#x}+{size}"));
         }
+        if src < NULL_PAGE {
+            self.write(dst, &vec![0; size as usize], what);
+            return EFAULT;
+        }
         match self.read(src, size, what) {
             Some(bytes) => {
                 self.write(dst, &bytes, what);
@@ -487,6 +493,12 @@ impl Machine {
         let what = "probe_read_str";
         if size == 0 || !self.writable(dst, size) {
             return self.fault(format!("{what}: bad destination {dst:#x}+{size}"));
+        }
+        if src < NULL_PAGE {
+            // The kernel fails a read of the null page and zeroes `dst`;
+            // programs rely on that (join() stops at a NULL argv entry).
+            self.write(dst, &vec![0; size as usize], what);
+            return EFAULT;
         }
         let Some(end) = self.readable_end(src) else {
             return self.fault(format!("{what}: cannot read at {src:#x}"));
