@@ -139,9 +139,17 @@ fn division_by_zero_reports_a_runtime_error() {
             EventKind::Printf as u32
         ]
     );
-    assert_eq!(prog.runtime_errors.len(), 1, "one per division by a variable");
+    assert_eq!(
+        prog.runtime_errors.len(),
+        1,
+        "one per division by a variable"
+    );
     let id = (u64_at(&m.events[0], 0) >> 32) as usize;
-    assert!(prog.runtime_errors[id].message.starts_with("Divide or modulo by 0"));
+    assert!(
+        prog.runtime_errors[id]
+            .message
+            .starts_with("Divide or modulo by 0")
+    );
 }
 
 #[test]
@@ -960,7 +968,11 @@ fn integer_helpers() {
         ("", "bswap((uint16)0x1234)", 0x3412),
         ("", "bswap((uint32)0x11223344)", 0x4433_2211),
         ("", "bswap((uint8)0x12)", 0x12),
-        ("$x = (uint64)0x0102030405060708;", "bswap($x)", 0x0807_0605_0403_0201),
+        (
+            "$x = (uint64)0x0102030405060708;",
+            "bswap($x)",
+            0x0807_0605_0403_0201,
+        ),
         ("", "is_err(-4095)", 1),
         ("", "is_err(-1)", 1),
         ("", "is_err(-4096)", 0),
@@ -983,9 +995,16 @@ fn integer_helpers() {
 #[test]
 fn array_index_out_of_bounds_reports_a_runtime_error() {
     let (prog, m) = run_all("begin { $a = (uint8[4])0x01020304; $i = 4; printf(\"%d\", $a[$i]); }");
-    assert_eq!(u64_at(&m.events[0], 0) as u32, EventKind::RuntimeError as u32);
+    assert_eq!(
+        u64_at(&m.events[0], 0) as u32,
+        EventKind::RuntimeError as u32
+    );
     let id = (u64_at(&m.events[0], 0) >> 32) as usize;
-    assert!(prog.runtime_errors[id].message.starts_with("Array access out of bounds"));
+    assert!(
+        prog.runtime_errors[id]
+            .message
+            .starts_with("Array access out of bounds")
+    );
     assert_eq!(i64_at(&m.events[1], 8), 0);
 }
 
@@ -1041,7 +1060,10 @@ fn ntop_buf_and_macaddr_layouts() {
 
 #[test]
 fn buf_reads_a_clamped_length_through_a_pointer() {
-    let src = format!("{} {{ printf(\"%r\", buf(args.filename, args.val)); }}", vm::TP);
+    let src = format!(
+        "{} {{ printf(\"%r\", buf(args.filename, args.val)); }}",
+        vm::TP
+    );
     let prog = build_with(
         &src,
         1,

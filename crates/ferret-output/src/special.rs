@@ -23,20 +23,15 @@ pub fn inet(af: u64, addr: &[u8]) -> String {
     }
 }
 
-/// `macaddr()`'s text, `AA:BB:CC:DD:EE:FF`. bpftrace formats each byte as
-/// a signed `char` with `%02X` into 18 bytes, so a byte from 0x80 up
-/// prints as `FFFFFF80` and the text is cut at 17 characters; this does
-/// the same.
+/// `macaddr()`'s text, `AA:BB:CC:DD:EE:FF`, as bpftrace documents it.
+/// (Its code formats the bytes as signed `char`s, which would print a byte
+/// from 0x80 up as `FFFFFF80` and cut the text short; the documented form
+/// is the one meant.)
 pub fn mac(bytes: &[u8]) -> String {
-    let parts: Vec<String> = (0..6)
-        .map(|i| {
-            let b = bytes.get(i).copied().unwrap_or(0);
-            format!("{:02X}", i32::from(b as i8) as u32)
-        })
-        .collect();
-    let mut s = parts.join(":");
-    s.truncate(17);
-    s
+    (0..6)
+        .map(|i| format!("{:02X}", bytes.get(i).copied().unwrap_or(0)))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// `strerror()`'s text for `errno` (its sign ignored).
@@ -197,7 +192,7 @@ mod tests {
         assert_eq!(inet(99, &v6), "");
         assert_eq!(
             mac(&[0x12, 0x34, 0x56, 0x78, 0x9a, 0x0b]),
-            "12:34:56:78:FFFFF"
+            "12:34:56:78:9A:0B"
         );
         assert_eq!(
             mac(&[0x12, 0x34, 0x56, 0x78, 0x7a, 0x0b]),

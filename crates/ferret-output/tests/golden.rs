@@ -1121,3 +1121,54 @@ fn no_panics_on_odd_input() {
         let _ = printf::format(&pieces, &[Value::Int(1), Value::None]);
     }
 }
+
+/// Values of bpftrace's library functions as `print()` and `%s` show them.
+#[test]
+fn library_function_values() {
+    use ferret_output::special;
+    assert_eq!(special::inet(2, &[192, 168, 0, 1]), "192.168.0.1");
+    let v6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    assert_eq!(special::inet(10, &v6), "2001:db8::1");
+    assert_eq!(
+        special::mac(&[0x18, 0xc0, 0x4d, 0x08, 0x2e, 0x7b]),
+        "18:C0:4D:08:2E:7B"
+    );
+    assert_eq!(special::strerror(13), "Permission denied");
+    assert_eq!(special::strerror(11), "Try again (operation would block)");
+    // Tuples: spaces after commas, nested parentheses, strings bare.
+    let t = Value::Tuple(vec![
+        Value::Int(1),
+        s("a"),
+        Value::Tuple(vec![Value::Int(2), Value::Int(3)]),
+    ]);
+    assert_eq!(text::format_print_value(&t), b"(1, a, (2, 3))\n");
+    // Arrays: no spaces.
+    let a = Value::Array(vec![Value::UInt(127), Value::UInt(0), Value::UInt(1)]);
+    assert_eq!(text::format_print_value(&a), b"[127,0,1]\n");
+    assert_eq!(text::format_print_value(&Value::Bool(true)), b"true\n");
+    // A tuple-valued map, and a tuple key loses its outer parentheses.
+    let d = dump(
+        "@t",
+        vec![(
+            Some(Value::Tuple(vec![Value::Int(1), s("x")])),
+            MapValue::Plain(t.clone()),
+        )],
+    );
+    assert_eq!(text::format_map(&d, 0, 1), "@t[1, x]: (1, a, (2, 3))\n");
+    assert_eq!(
+        pf("%s|%d", &[Value::Bool(false), Value::Bool(true)]),
+        "false|1"
+    );
+}
+
+#[test]
+fn json_errorf_and_runtime_errors() {
+    assert_eq!(
+        json::located("errorf", b"bad: 10", "stdin", 1, 9),
+        "{\"type\": \"errorf\", \"msg\": \"bad: 10\", \"filename\": \"stdin\", \"line\": 1, \"col\": 9}\n"
+    );
+    assert_eq!(
+        json::text_event("join", b"ls -l"),
+        "{\"type\": \"join\", \"data\": \"ls -l\"}\n"
+    );
+}
