@@ -296,6 +296,27 @@ impl Lowerer<'_, '_> {
                 self.e.push(Insn::call(helper::PROBE_READ_KERNEL_STR));
                 Ok(TVal::new(Val::Mem(place), Ty::Str { cap }))
             }
+            FieldKind::Array { elem_size, len } if matches!(elem_size, 1 | 2 | 4 | 8) => {
+                let size = elem_size * len;
+                let place = self.alloc_mem(size, true);
+                self.addr_of(place, Reg::R1);
+                self.e.push(Insn::mov64_imm(Reg::R2, size as i32));
+                self.e
+                    .push(Insn::load(Size::DW, Reg::R3, Reg::FP, CTX_SLOT));
+                self.e
+                    .push(Insn::alu64_imm(AluOp::Add, Reg::R3, f.offset as i32));
+                self.e.push(Insn::call(helper::PROBE_READ_KERNEL));
+                Ok(TVal::new(
+                    Val::Mem(place),
+                    Ty::Array {
+                        elem: Box::new(Ty::Int {
+                            bytes: elem_size as u8,
+                            signed: f.signed,
+                        }),
+                        len,
+                    },
+                ))
+            }
             FieldKind::Array { .. } | FieldKind::DataLocArray => Err(Diagnostic::error(
                 span,
                 format!(

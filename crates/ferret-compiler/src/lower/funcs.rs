@@ -407,7 +407,14 @@ impl Lowerer<'_, '_> {
         let user = self.reads_user(&argv);
         let id = self.intern(Interned::JoinSeparator, &sep);
         let size = EVENT_HEADER + JOIN_ARGS * JOIN_ARG_SIZE;
-        let event = self.alloc_mem(size, false);
+        let event = match self.join_buffer {
+            Some(p) => p,
+            None => {
+                let p = self.alloc_mem(size, false);
+                self.join_buffer = Some(p);
+                p
+            }
+        };
         let header = (u64::from(id) << 32) | EventKind::Join as u64;
         self.e.push2(Insn::ld_imm64(Reg::R0, header));
         self.e

@@ -437,6 +437,9 @@ pub(crate) struct Lowerer<'g, 'o> {
     pub exit_label: Label,
     pub loops: Vec<(Label, Label)>,
     pub diags: Vec<Diagnostic>,
+    /// Memory of this program's `join()` events, shared by every call: an
+    /// event is sent as soon as it is built.
+    pub join_buffer: Option<Place>,
 }
 
 impl<'g, 'o> Lowerer<'g, 'o> {
@@ -454,6 +457,7 @@ impl<'g, 'o> Lowerer<'g, 'o> {
             exit_label,
             loops: Vec::new(),
             diags: Vec::new(),
+            join_buffer: None,
         }
     }
 
