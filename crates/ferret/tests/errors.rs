@@ -684,10 +684,12 @@ fn hist_k_out_of_range() {
 fn hist_of_string() {
     check(
         r#"begin { @h = hist(comm); }"#,
-        r#"stdin:1:19: error: expected an integer, found string[16]
+        r#"stdin:1:19: error: hist() takes an integer here, found string[16]
   |
 1 | begin { @h = hist(comm); }
   |                   ^^^^ not an integer
+  |
+  = help: usage: @x = hist(value[, k])
 "#,
     );
 }
@@ -1270,5 +1272,208 @@ interval:s:1 { $i = 1; while ($i) { $i = 1; } }",
   = help: a loop in this probe never ends: give it a condition that becomes false, or use unroll(N)
 ",
         "infinite loop detected",
+    );
+}
+
+// Library functions: wrong arguments, unsafe functions without --unsafe.
+
+#[test]
+fn system_needs_unsafe() {
+    check(
+        r#"begin { system("ls"); }"#,
+        r#"stdin:1:9: error: system() is unsafe: it acts outside the trace
+  |
+1 | begin { system("ls"); }
+  |         ^^^^^^^^^^^^ needs --unsafe
+  |
+  = help: run with --unsafe to allow it
+"#,
+    );
+}
+
+#[test]
+fn signal_needs_unsafe() {
+    check(
+        r#"tracepoint:syscalls:sys_enter_getpid { signal("SIGKILL"); }"#,
+        r#"stdin:1:40: error: signal() is unsafe: it acts outside the trace
+  |
+1 | tracepoint:syscalls:sys_enter_getpid { signal("SIGKILL"); }
+  |                                        ^^^^^^^^^^^^^^^^^ needs --unsafe
+  |
+  = help: run with --unsafe to allow it
+"#,
+    );
+}
+
+#[test]
+fn unknown_signal_name() {
+    if !root() {
+        return;
+    }
+    check_args(
+        &[
+            "--unsafe",
+            "-e",
+            r#"tracepoint:syscalls:sys_enter_getpid { signal("SIGKLL"); }"#,
+        ],
+        r#"stdin:1:47: error: signal(): unknown signal 'SIGKLL'
+  |
+1 | tracepoint:syscalls:sys_enter_getpid { signal("SIGKLL"); }
+  |                                               ^^^^^^^^ unknown signal
+  |
+  = help: did you mean 'SIGKILL'?
+"#,
+    );
+}
+
+#[test]
+fn hist_of_a_string_names_hist() {
+    check(
+        r#"begin { @ = hist(comm); }"#,
+        r#"stdin:1:18: error: hist() takes an integer here, found string[16]
+  |
+1 | begin { @ = hist(comm); }
+  |                  ^^^^ not an integer
+  |
+  = help: usage: @x = hist(value[, k])
+"#,
+    );
+}
+
+#[test]
+fn string_predicate() {
+    check(
+        r#"tracepoint:syscalls:sys_enter_getpid /comm/ { }"#,
+        r#"stdin:1:39: error: invalid type for a predicate: string[16]
+  |
+1 | tracepoint:syscalls:sys_enter_getpid /comm/ { }
+  |                                       ^^^^ not an integer or bool
+  |
+  = help: a predicate is a condition: compare the value, e.g. /comm == "bash"/
+"#,
+    );
+}
+
+#[test]
+fn strncmp_argument_count() {
+    check(
+        r#"begin { print(strncmp("a", "b")); }"#,
+        r#"stdin:1:15: error: strncmp() takes 3 arguments, 2 given
+  |
+1 | begin { print(strncmp("a", "b")); }
+  |               ^^^^^^^^^^^^^^^^^ wrong number of arguments
+  |
+  = help: usage: strncmp(string, string, length)
+"#,
+    );
+}
+
+#[test]
+fn strncmp_length_not_literal() {
+    check(
+        r#"begin { $n = 2; print(strncmp("a", "b", $n)); }"#,
+        r#"stdin:1:41: error: strncmp()'s length must be a non-negative integer literal
+  |
+1 | begin { $n = 2; print(strncmp("a", "b", $n)); }
+  |                                         ^^ not a literal
+  |
+  = help: usage: strncmp(string, string, length)
+"#,
+    );
+}
+
+#[test]
+fn strlen_of_an_integer() {
+    check(
+        r#"begin { print(strlen(1)); }"#,
+        r#"stdin:1:22: error: strlen() takes a string here, found int64
+  |
+1 | begin { print(strlen(1)); }
+  |                      ^ not a string
+  |
+  = help: usage: strlen(string)
+"#,
+    );
+}
+
+#[test]
+fn kaddr_unknown_symbol() {
+    check(
+        r#"begin { print(kaddr("no_such_symbol_x")); }"#,
+        r#"stdin:1:21: error: kaddr(): no kernel symbol named 'no_such_symbol_x'
+  |
+1 | begin { print(kaddr("no_such_symbol_x")); }
+  |                     ^^^^^^^^^^^^^^^^^^ unknown symbol
+  |
+  = help: the kernel's symbols are listed in /proc/kallsyms
+"#,
+    );
+}
+
+#[test]
+fn pton_invalid_address() {
+    check(
+        r#"begin { print(pton("1.2.3")); }"#,
+        r#"stdin:1:20: error: pton(): '1.2.3' is not an IP address
+  |
+1 | begin { print(pton("1.2.3")); }
+  |                    ^^^^^^^ invalid address
+  |
+  = help: write an IPv4 address like "127.0.0.1" or an IPv6 one like "::1"
+"#,
+    );
+}
+
+#[test]
+fn has_key_on_scalar_map() {
+    check(
+        r#"begin { @x = 1; print(has_key(@x, 1)); }"#,
+        r#"stdin:1:23: error: has_key() expects a map with keys; @x has none
+  |
+1 | begin { @x = 1; print(has_key(@x, 1)); }
+  |                       ^^^^^^^^^^^^^^ scalar map
+  |
+  = help: usage: has_key(@map, key)
+"#,
+    );
+}
+
+#[test]
+fn ntop_of_a_string() {
+    check(
+        r#"begin { print(ntop("str")); }"#,
+        r#"stdin:1:20: error: ntop() takes an integer or a 4- or 16-byte array here, found string[8]
+  |
+1 | begin { print(ntop("str")); }
+  |                    ^^^^^ not an integer or a 4- or 16-byte array
+  |
+  = help: usage: ntop([af, ] address)
+"#,
+    );
+}
+
+#[test]
+fn array_index_out_of_bounds() {
+    check(
+        r#"begin { $a = (uint8[4])1; print($a[4]); }"#,
+        r#"stdin:1:36: error: index 4 is out of bounds: the uint8[4] has 4 elements
+  |
+1 | begin { $a = (uint8[4])1; print($a[4]); }
+  |                                    ^ out of bounds
+"#,
+    );
+}
+
+#[test]
+fn printf_r_needs_a_buffer() {
+    check(
+        r#"begin { printf("%r", 5); }"#,
+        r#"stdin:1:22: error: printf: %r expects a buffer, found int64
+  |
+1 | begin { printf("%r", 5); }
+  |                      ^ not a buffer
+  |
+  = help: read one with buf(pointer, length)
+"#,
     );
 }

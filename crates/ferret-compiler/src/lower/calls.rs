@@ -21,7 +21,8 @@ const BUILTINS: &[&str] = &[
     "cpid",
 ];
 
-/// Functions, for "did you mean" help.
+/// Functions, for "did you mean" help. (`cat` is left out: it would be
+/// offered for `cnt`, which means `count`.)
 const FUNCTIONS: &[&str] = &[
     "printf",
     "print",
