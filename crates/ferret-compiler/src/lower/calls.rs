@@ -67,7 +67,6 @@ const FUNCTIONS: &[&str] = &[
     "uptr",
     "signal",
     "system",
-    "cat",
     "bswap",
     "errorf",
     "warnf",
