@@ -77,11 +77,10 @@ impl Lowerer<'_, '_> {
                 Ok(TVal::new(Val::Mem(place), Ty::Tuple(tys)))
             }
             ExprKind::Cast { ty, expr: inner }
-                if ty.pointer_depth == 0
-                    && (ty.array_len.is_some()
-                        || matches!(self.type_of_peek(inner), Some(Ty::Array { .. }))) =>
+                if ty.pointer_depth == 0 && ty.array_len.is_some() =>
             {
-                self.array_cast(ty, inner)
+                let v = self.eval(inner)?;
+                self.array_cast(ty, inner, v)
             }
             ExprKind::Cast { ty, expr: inner } => {
                 let target = match ty.name.as_str() {
@@ -103,6 +102,9 @@ impl Lowerer<'_, '_> {
                     ));
                 };
                 let v = self.eval(inner)?;
+                if matches!(v.ty, Ty::Array { .. }) {
+                    return self.array_cast(ty, inner, v);
+                }
                 if !v.ty.is_scalar() {
                     return Err(Diagnostic::error(
                         inner.span,
@@ -157,12 +159,6 @@ impl Lowerer<'_, '_> {
         }
     }
 
-    /// The type `e` would have, without keeping its code; `None` when it
-    /// does not type-check.
-    pub fn type_of_peek(&mut self, e: &Expr) -> Option<Ty> {
-        self.dry_eval(e).ok().map(|v| v.ty)
-    }
-
     /// Evaluates `e` for its type (and constant value) only: the code is
     /// thrown away and no memory stays allocated.
     pub fn dry_eval(&mut self, e: &Expr) -> Res<TVal> {
@@ -179,8 +175,12 @@ impl Lowerer<'_, '_> {
 
     /// `(uint8[8])int` and `(uint64)array`: the same bytes seen as the
     /// other type; both sides must have the same size.
-    fn array_cast(&mut self, ty: &ferret_syntax::ast::TypeName, inner: &Expr) -> Res<TVal> {
-        let v = self.eval(inner)?;
+    fn array_cast(
+        &mut self,
+        ty: &ferret_syntax::ast::TypeName,
+        inner: &Expr,
+        v: TVal,
+    ) -> Res<TVal> {
         let Some(Ty::Int { bytes, signed }) = int_type(&ty.name) else {
             return Err(Diagnostic::error(
                 ty.span,
