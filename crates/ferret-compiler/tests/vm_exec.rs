@@ -937,7 +937,9 @@ fn cpid_is_the_child_pid() {
     let off = prog.printfs[0].args[0].0 as usize;
     assert_eq!(i64_at(&m.events[0], off), 4321);
     assert_eq!(prog.printfs[0].args[0].1, Ty::U32);
+}
 
+#[test]
 fn string_functions() {
     for (expr, want) in [
         ("strlen(\"hello\")", 5),
