@@ -38,6 +38,12 @@ pub const BPF_MEM: u8 = 0x60;
 pub const BPF_ATOMIC: u8 = 0xc0;
 /// `src_reg` of an `ld_imm64` whose immediate is a map file descriptor.
 pub const BPF_PSEUDO_MAP_FD: u8 = 1;
+/// `src_reg` of a `call` to a bpf-to-bpf function (`imm`: relative offset).
+pub const BPF_PSEUDO_CALL: u8 = 1;
+/// `src_reg` of an `ld_imm64` loading the address of a function, e.g. a
+/// callback (`imm`: offset of its first instruction, relative to the next
+/// instruction).
+pub const BPF_PSEUDO_FUNC: u8 = 4;
 /// Atomic add (the `imm` of a `BPF_ATOMIC` store).
 pub const BPF_ATOMIC_ADD: i32 = 0x00;
 
@@ -328,6 +334,7 @@ pub mod helper {
     pub const RINGBUF_SUBMIT: i32 = 132;
     pub const RINGBUF_DISCARD: i32 = 133;
     pub const KTIME_GET_BOOT_NS: i32 = 125;
+    pub const FOR_EACH_MAP_ELEM: i32 = 164;
     pub const GET_FUNC_IP: i32 = 173;
     pub const GET_FUNC_ARG: i32 = 183;
     pub const GET_FUNC_RET: i32 = 184;

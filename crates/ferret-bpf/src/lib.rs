@@ -3,16 +3,18 @@
 //! * [`insn`]: instructions as data (kernel `struct bpf_insn`), their
 //!   8-byte encoding, constructors for the forms code generation emits, and
 //!   helper function ids with their names.
-//! * [`elf`]: a relocatable ELF object built in memory from programs and
-//!   legacy map definitions, in the shape aya's loader accepts; map loads
-//!   are tied to their maps by `R_BPF_64_64` relocations.
+//! * [`object`]: an eBPF object as data (maps, programs with their map
+//!   relocations and subprograms), which `ferret-kernel` loads directly.
+//! * [`btf`]: the little BTF a program with subprograms needs
+//!   (`func_info`).
 //! * [`disasm`]: a text listing in the kernel's "xlated" notation for
 //!   `--dump`.
 //!
 //! Nothing here touches the kernel, so all of it is testable without root.
 
+pub mod btf;
 pub mod disasm;
-pub mod elf;
 pub mod insn;
+pub mod object;
 
 pub use insn::{AluOp, Insn, JmpOp, Reg, Size};

@@ -6,8 +6,8 @@ use crate::types::Ty;
 /// A compiled script.
 #[derive(Debug, Clone)]
 pub struct CompiledProgram {
-    /// A relocatable eBPF ELF object.
-    pub elf: Vec<u8>,
+    /// The eBPF object: maps, and programs with their map relocations.
+    pub object: ferret_bpf::object::ObjectDef,
     /// One entry per kernel program, in the order probes appear.
     pub programs: Vec<ProgramInfo>,
     /// The user's maps (`@name`), indexed by `MapId`.
@@ -38,7 +38,7 @@ pub struct CompiledProgram {
 /// One kernel program and where it attaches.
 #[derive(Debug, Clone)]
 pub struct ProgramInfo {
-    /// Symbol name in the object (what the loader looks it up by).
+    /// Program name in the object (what the loader looks it up by).
     pub name: String,
     /// The probe as the user knows it (`tracepoint:syscalls:sys_enter_openat`).
     pub probe: String,

@@ -2,8 +2,6 @@
 
 use std::{io, path::PathBuf};
 
-use aya::{EbpfError, programs::ProgramError};
-
 /// Everything that can go wrong while talking to the kernel.
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
@@ -37,9 +35,9 @@ pub enum KernelError {
     #[error("tracepoint {category}:{event} does not exist")]
     NoSuchTracepoint { category: String, event: String },
 
-    /// The ELF object could not be loaded (parse, relocation, map creation).
+    /// The object is malformed (names, relocations, section kinds).
     #[error("cannot load the eBPF object: {0}")]
-    Object(#[source] Box<EbpfError>),
+    Object(String),
 
     #[error("the eBPF object has no program named {0}")]
     NoSuchProgram(String),
@@ -63,7 +61,7 @@ pub enum KernelError {
     Load {
         program: String,
         #[source]
-        source: Box<ProgramError>,
+        source: io::Error,
     },
 
     /// Attaching a loaded program failed.
@@ -72,16 +70,22 @@ pub enum KernelError {
         program: String,
         target: String,
         #[source]
-        source: Box<ProgramError>,
+        source: io::Error,
     },
 
-    /// `BPF_PROG_TEST_RUN` failed.
+    /// `BPF_PROG_TEST_RUN` (or reading a program's info) failed.
     #[error("cannot run program {program}: {source}")]
     Run {
         program: String,
         #[source]
-        source: Box<ProgramError>,
+        source: io::Error,
     },
+
+    /// The kernel (or machine) lacks what a probe needs; the message says
+    /// what and why, e.g. "kprobes are not available on this kernel
+    /// (CONFIG_KPROBES is off)".
+    #[error("{0}")]
+    Unavailable(String),
 
     /// A map operation (bpf syscall) failed.
     #[error("{op} on map {map} failed: {source}")]

@@ -1,197 +1,199 @@
-//! Loading one eBPF object, attaching its programs, and reaching its maps.
+//! Loading one eBPF object, and reaching its programs and maps.
+//!
+//! Loading is done here by hand with `bpf(2)`: the maps are created with
+//! `BPF_MAP_CREATE`, each map load (`ld_imm64`) is patched with its map's fd
+//! (`BPF_PSEUDO_MAP_FD`), and each program goes to `BPF_PROG_LOAD` with the
+//! type its section names. aya 0.14's `EbpfLoader` cannot load without
+//! reading and parsing all of `/sys/kernel/btf/vmlinux` (5.5 MB, even with
+//! `.btf(None)`): that was about 30 of the 42 ms and 17 of the 22 MiB
+//! `ferret -e 'begin { exit(); }'` took. aya still serves for the ring
+//! buffer.
 //!
 //! Everything is owned through file descriptors (programs, maps, bpf links,
 //! perf events): dropping [`LoadedObject`], or the process dying, detaches
-//! everything. Nothing is pinned and no tracefs probe entries are created.
+//! everything. Nothing is pinned. The only thing outside an fd is a kprobe
+//! or uprobe made through tracefs on kernels without the probe PMUs (see
+//! [`crate::probes`]), removed when its link drops.
 
-use std::{io, os::fd::AsFd as _};
+use std::{
+    ffi::{CStr, CString},
+    io,
+    os::fd::{AsFd as _, AsRawFd as _, BorrowedFd, OwnedFd},
+    sync::OnceLock,
+};
 
-use aya::{
-    Ebpf, EbpfLoader,
-    maps::{Map, MapData},
-    programs::{
-        PerfEvent, Program, ProgramError, RawTracePoint, RawTracePointRunOptions, TestRun,
-        TracePoint, TracePointError,
-        perf_event::{
-            HardwareEvent as AyaHw, PerfEventConfig, PerfEventLink, PerfEventScope, SamplePolicy,
-            SoftwareEvent as AyaSw,
-        },
-        raw_trace_point::RawTracePointLink,
-        trace_point::TracePointLink,
-    },
+use aya::maps::MapData;
+use aya_obj::generated::{bpf_attach_type, bpf_prog_info, bpf_prog_type};
+use ferret_bpf::{
+    Insn,
+    btf::{FUNC_INFO_SIZE, encode_func_info, program_func_info},
+    insn::BPF_PSEUDO_MAP_FD,
+    object::{MapDef, ObjectDef, ProgramDef},
 };
 
 use crate::{
-    cpus,
     error::{KernelError, Result},
     events::EventReader,
     maps::RawMap,
+    probes::ProbeEntry,
+    sys::{self, bpf_cmd},
 };
 
-/// A software perf event (no hardware PMU is assumed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SoftwareEvent {
-    CpuClock,
-    TaskClock,
-    PageFaults,
-    ContextSwitches,
-    CpuMigrations,
-    MinorFaults,
-    MajorFaults,
-    AlignmentFaults,
-    EmulationFaults,
-    Dummy,
-    BpfOutput,
-}
-
-impl SoftwareEvent {
-    /// The names (and short aliases) bpftrace accepts in `software:NAME:N`.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "cpu-clock" | "cpu" => Self::CpuClock,
-            "task-clock" => Self::TaskClock,
-            "page-faults" | "faults" => Self::PageFaults,
-            "context-switches" | "cs" => Self::ContextSwitches,
-            "cpu-migrations" => Self::CpuMigrations,
-            "minor-faults" => Self::MinorFaults,
-            "major-faults" => Self::MajorFaults,
-            "alignment-faults" => Self::AlignmentFaults,
-            "emulation-faults" => Self::EmulationFaults,
-            "dummy" => Self::Dummy,
-            "bpf-output" => Self::BpfOutput,
-            _ => return None,
-        })
-    }
-
-    fn to_aya(self) -> AyaSw {
-        match self {
-            Self::CpuClock => AyaSw::CpuClock,
-            Self::TaskClock => AyaSw::TaskClock,
-            Self::PageFaults => AyaSw::PageFaults,
-            Self::ContextSwitches => AyaSw::ContextSwitches,
-            Self::CpuMigrations => AyaSw::CpuMigrations,
-            Self::MinorFaults => AyaSw::PageFaultsMin,
-            Self::MajorFaults => AyaSw::PageFaultsMaj,
-            Self::AlignmentFaults => AyaSw::AlignmentFaults,
-            Self::EmulationFaults => AyaSw::EmulationFaults,
-            Self::Dummy => AyaSw::Dummy,
-            Self::BpfOutput => AyaSw::BpfOutput,
-        }
-    }
-}
-
-/// A generalized hardware perf event, counted by the CPU's PMU (absent on
-/// most virtual machines).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HardwareEvent {
-    CpuCycles,
-    Instructions,
-    CacheReferences,
-    CacheMisses,
-    BranchInstructions,
-    BranchMisses,
-    BusCycles,
-    FrontendStalls,
-    BackendStalls,
-    RefCycles,
-}
-
-impl HardwareEvent {
-    /// The names (and short aliases) bpftrace accepts in `hardware:NAME:N`.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "cpu-cycles" | "cycles" => Self::CpuCycles,
-            "instructions" => Self::Instructions,
-            "cache-references" => Self::CacheReferences,
-            "cache-misses" => Self::CacheMisses,
-            "branch-instructions" | "branches" => Self::BranchInstructions,
-            "branch-misses" => Self::BranchMisses,
-            "bus-cycles" => Self::BusCycles,
-            "frontend-stalls" => Self::FrontendStalls,
-            "backend-stalls" => Self::BackendStalls,
-            "ref-cycles" => Self::RefCycles,
-            _ => return None,
-        })
-    }
-
-    fn to_aya(self) -> AyaHw {
-        match self {
-            Self::CpuCycles => AyaHw::CpuCycles,
-            Self::Instructions => AyaHw::Instructions,
-            Self::CacheReferences => AyaHw::CacheReferences,
-            Self::CacheMisses => AyaHw::CacheMisses,
-            Self::BranchInstructions => AyaHw::BranchInstructions,
-            Self::BranchMisses => AyaHw::BranchMisses,
-            Self::BusCycles => AyaHw::BusCycles,
-            Self::FrontendStalls => AyaHw::StalledCyclesFrontend,
-            Self::BackendStalls => AyaHw::StalledCyclesBackend,
-            Self::RefCycles => AyaHw::RefCpuCycles,
-        }
-    }
-}
-
-/// Where a `perf_event` program is attached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PerfTarget {
-    /// `interval:`: cpu-clock on the first online CPU only, so the program
-    /// fires once per period system-wide.
-    Interval { period_ns: u64 },
-    /// `profile:`: cpu-clock on every online CPU. Give exactly one of the two.
-    Profile {
-        frequency_hz: Option<u64>,
-        period_ns: Option<u64>,
-    },
-    /// `software:`: a software event on every online CPU, sampled every
-    /// `period` occurrences.
-    Software { event: SoftwareEvent, period: u64 },
-    /// `hardware:`: a hardware event on every online CPU, sampled every
-    /// `period` occurrences.
-    Hardware { event: HardwareEvent, period: u64 },
-}
-
 /// Process name (`comm`) of the background detacher, as `ps` shows it.
-pub const DETACHER_NAME: &std::ffi::CStr = c"ferret-detach";
+pub const DETACHER_NAME: &CStr = c"ferret-detach";
 
-/// A loaded eBPF object: its maps exist, its programs are loaded lazily on
-/// first attach or run.
+/// What a program is, from the part of its section before the first `/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProgramKind {
+    /// `tracepoint/…`
+    Tracepoint,
+    /// `raw_tp/…`: raw tracepoints, and `begin`/`end` run by test run.
+    RawTracepoint,
+    /// `perf_event`
+    PerfEvent,
+    /// `tp_btf/…`: BTF-typed raw tracepoint.
+    TpBtf,
+    /// `fentry/…`
+    Fentry,
+    /// `fexit/…`
+    Fexit,
+    /// `kprobe/…`, `kretprobe/…`
+    Kprobe,
+    /// `kprobe.multi/…`, `kretprobe.multi/…`: many functions through one
+    /// link where the kernel can, one kprobe each where it cannot.
+    KprobeMulti,
+    /// `uprobe/…`, `uretprobe/…`
+    Uprobe,
+}
+
+impl ProgramKind {
+    fn from_section(section: &str) -> Option<Self> {
+        let head = section.split('/').next().unwrap_or_default();
+        Some(match head {
+            "tracepoint" | "tp" => Self::Tracepoint,
+            "raw_tp" | "raw_tracepoint" => Self::RawTracepoint,
+            "perf_event" => Self::PerfEvent,
+            "tp_btf" => Self::TpBtf,
+            "fentry" => Self::Fentry,
+            "fexit" => Self::Fexit,
+            "kprobe" | "kretprobe" => Self::Kprobe,
+            "kprobe.multi" | "kretprobe.multi" => Self::KprobeMulti,
+            "uprobe" | "uretprobe" => Self::Uprobe,
+            _ => return None,
+        })
+    }
+
+    /// `bpf_prog_type`, and the `expected_attach_type` it loads with.
+    fn load_types(self, multi: bool) -> (u32, u32) {
+        use bpf_attach_type as at;
+        use bpf_prog_type as pt;
+        let (prog_type, attach) = match self {
+            Self::Tracepoint => (pt::BPF_PROG_TYPE_TRACEPOINT, None),
+            Self::RawTracepoint => (pt::BPF_PROG_TYPE_RAW_TRACEPOINT, None),
+            Self::PerfEvent => (pt::BPF_PROG_TYPE_PERF_EVENT, None),
+            Self::TpBtf => (pt::BPF_PROG_TYPE_TRACING, Some(at::BPF_TRACE_RAW_TP)),
+            Self::Fentry => (pt::BPF_PROG_TYPE_TRACING, Some(at::BPF_TRACE_FENTRY)),
+            Self::Fexit => (pt::BPF_PROG_TYPE_TRACING, Some(at::BPF_TRACE_FEXIT)),
+            Self::Kprobe | Self::Uprobe => (pt::BPF_PROG_TYPE_KPROBE, None),
+            Self::KprobeMulti => (
+                pt::BPF_PROG_TYPE_KPROBE,
+                multi.then_some(at::BPF_TRACE_KPROBE_MULTI),
+            ),
+        };
+        (prog_type as u32, attach.map_or(0, |a| a as u32))
+    }
+
+    fn needs_btf_id(self) -> bool {
+        matches!(self, Self::TpBtf | Self::Fentry | Self::Fexit)
+    }
+}
+
+/// One program of the object; loaded on first need.
 #[derive(Debug)]
-pub struct LoadedObject {
-    /// Attachments, taken out of aya's programs so that dropping can close
-    /// them in parallel (see [`close_links`]).
-    links: Vec<OwnedLink>,
-    ebpf: Ebpf,
+pub(crate) struct Program {
+    pub(crate) name: String,
+    pub(crate) kind: ProgramKind,
+    /// Instructions with every map load patched to its map's fd.
+    insns: Vec<Insn>,
+    subprograms: Vec<usize>,
+    /// The kernel BTF id of what a tp_btf/fentry/fexit program attaches to.
+    attach_btf_id: Option<u32>,
+    /// Loaded for `BPF_TRACE_KPROBE_MULTI` links.
+    pub(crate) multi: bool,
+    pub(crate) fd: Option<OwnedFd>,
+}
+
+impl Program {
+    /// The fd of a program known to be loaded.
+    pub(crate) fn loaded_fd(&self) -> Result<BorrowedFd<'_>> {
+        self.fd
+            .as_ref()
+            .map(|fd| fd.as_fd())
+            .ok_or_else(|| KernelError::NoSuchProgram(self.name.clone()))
+    }
+}
+
+/// A created map.
+#[derive(Debug)]
+struct LoadedMap {
+    def: MapDef,
+    fd: OwnedFd,
 }
 
 /// One attachment; dropping it detaches.
 #[derive(Debug)]
-enum OwnedLink {
-    TracePoint(#[expect(dead_code, reason = "held only to be dropped")] TracePointLink),
-    RawTracePoint(#[expect(dead_code, reason = "held only to be dropped")] RawTracePointLink),
-    PerfEvent(#[expect(dead_code, reason = "held only to be dropped")] PerfEventLink),
+pub(crate) enum Link {
+    /// A bpf link alone (raw tracepoint, tp_btf, fentry, kprobe multi).
+    Bpf(#[expect(dead_code, reason = "held only to be dropped")] OwnedFd),
+    /// A perf event running the program through a bpf link. Closing the
+    /// link detaches the program at once; closing the event of a
+    /// tracepoint or probe then waits for an RCU grace period.
+    Perf { link: OwnedFd, event: OwnedFd },
+    /// A perf event running the program through `PERF_EVENT_IOC_SET_BPF`
+    /// (kernels before 5.15): only closing the event detaches.
+    PerfIoctl(#[expect(dead_code, reason = "held only to be dropped")] OwnedFd),
+    /// A perf event on a kprobe or uprobe made through tracefs; the probe
+    /// entry is removed once the event is closed.
+    Probe(#[expect(dead_code, reason = "held only to be dropped")] ProbeEntry),
+}
+
+/// A loaded eBPF object: its maps exist, its programs are loaded on first
+/// attach or run (or [`LoadedObject::load_program`]).
+#[derive(Debug)]
+pub struct LoadedObject {
+    pub(crate) links: Vec<Link>,
+    /// Perf events whose program was detached by closing its bpf link,
+    /// disabled, and waiting to be closed (which is slow, see
+    /// [`LoadedObject::detach_in_background`]).
+    retired: Vec<OwnedFd>,
+    pub(crate) programs: Vec<Program>,
+    maps: Vec<LoadedMap>,
+    license: CString,
 }
 
 impl Drop for LoadedObject {
     fn drop(&mut self) {
-        close_links(std::mem::take(&mut self.links));
+        close_in_parallel(std::mem::take(&mut self.links));
+        close_in_parallel(std::mem::take(&mut self.retired));
     }
 }
 
-/// Detaches links from many threads at once.
+/// Closes links or perf events from many threads at once.
 ///
 /// Removing the last perf user of a tracepoint waits for an RCU grace period
 /// (tens of ms) in the kernel; one by one, 700 tracepoints take close to a
 /// minute to tear down. Concurrent waiters share grace periods.
-fn close_links(mut links: Vec<OwnedLink>) {
+fn close_in_parallel<T: Send>(mut items: Vec<T>) {
     const PER_THREAD: usize = 4;
     const MAX_THREADS: usize = 256;
-    if links.len() <= PER_THREAD {
+    if items.len() <= PER_THREAD {
         return;
     }
-    let threads = links.len().div_ceil(PER_THREAD).min(MAX_THREADS);
-    let chunk = links.len().div_ceil(threads);
+    let threads = items.len().div_ceil(PER_THREAD).min(MAX_THREADS);
+    let chunk = items.len().div_ceil(threads);
     std::thread::scope(|scope| {
-        while !links.is_empty() {
-            let batch: Vec<OwnedLink> = links.drain(..chunk.min(links.len())).collect();
+        while !items.is_empty() {
+            let batch: Vec<T> = items.drain(..chunk.min(items.len())).collect();
             // If no thread can be started the batch is dropped (closed) here.
             let _spawned = std::thread::Builder::new()
                 .stack_size(64 * 1024)
@@ -200,149 +202,422 @@ fn close_links(mut links: Vec<OwnedLink>) {
     });
 }
 
-/// Loads (parses, creates maps, relocates) an ELF object held in memory.
-pub fn load(elf: &[u8]) -> Result<LoadedObject> {
-    // The ELF parser wants aligned data; a Vec<u8> gives no guarantee.
-    let mut words = vec![0u64; elf.len().div_ceil(8)];
-    for (word, chunk) in words.iter_mut().zip(elf.chunks(8)) {
-        let mut b = [0u8; 8];
-        b[..chunk.len()].copy_from_slice(chunk);
-        *word = u64::from_ne_bytes(b);
+/// Creates the maps of `object` and prepares its programs (patching in the
+/// map fds); programs are loaded on first use.
+pub fn load(object: &ObjectDef) -> Result<LoadedObject> {
+    object
+        .validate()
+        .map_err(|e| KernelError::Object(e.to_string()))?;
+    let license = CString::new(object.license())
+        .map_err(|_| KernelError::Object("license string contains a NUL byte".into()))?;
+    let mut maps = Vec::with_capacity(object.maps.len());
+    for def in &object.maps {
+        let fd = create_map(def)?;
+        maps.push(LoadedMap {
+            def: def.clone(),
+            fd,
+        });
     }
-    // SAFETY: `words` owns at least `elf.len()` initialised bytes, u8 has no
-    // alignment or validity requirements, and the slice dies before `words`.
-    let aligned = unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), elf.len()) };
-    // No kernel BTF: our objects need none, and parsing vmlinux BTF costs
-    // tens of milliseconds per load.
-    let ebpf = EbpfLoader::new()
-        .btf(None)
-        .load(aligned)
-        .map_err(|e| KernelError::Object(Box::new(e)))?;
+    let programs = object
+        .programs
+        .iter()
+        .map(|p| prepare(p, &maps))
+        .collect::<Result<Vec<_>>>()?;
     Ok(LoadedObject {
         links: Vec::new(),
-        ebpf,
+        retired: Vec::new(),
+        programs,
+        maps,
+        license,
     })
 }
 
-/// Turns aya's load failure into a verifier error when there is a log.
-fn load_error(program: &str, e: ProgramError) -> KernelError {
-    match e {
-        ProgramError::LoadError {
-            io_error,
-            verifier_log,
-        } => {
-            let log = verifier_log.to_string();
-            if !log.trim().is_empty() {
-                KernelError::Verifier {
-                    program: program.into(),
-                    log,
-                }
-            } else if io_error.raw_os_error() == Some(libc::EPERM) {
-                KernelError::Permission {
-                    missing: "CAP_BPF and CAP_PERFMON".into(),
-                }
-            } else {
-                KernelError::Load {
-                    program: program.into(),
-                    source: Box::new(ProgramError::LoadError {
-                        io_error,
-                        verifier_log,
-                    }),
-                }
+/// `name` cut to what the kernel takes as an object name: 15 characters of
+/// `[A-Za-z0-9_.]`.
+fn object_name(name: &str) -> [libc::c_char; 16] {
+    let mut out = [0 as libc::c_char; 16];
+    let valid = name
+        .bytes()
+        .filter(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.');
+    for (slot, b) in out.iter_mut().take(15).zip(valid) {
+        *slot = b as libc::c_char;
+    }
+    out
+}
+
+fn create_map(def: &MapDef) -> Result<OwnedFd> {
+    let mut attr = sys::zeroed_attr();
+    // SAFETY: `attr` is all zeroes, a valid value of each of its
+    // variants; this one is only written.
+    let u = unsafe { &mut attr.__bindgen_anon_1 };
+    u.map_type = def.map_type;
+    u.key_size = def.key_size;
+    u.value_size = def.value_size;
+    u.max_entries = def.max_entries;
+    u.map_flags = def.map_flags;
+    u.map_name = object_name(&def.name);
+    // SAFETY: map creation reads no pointers.
+    unsafe { sys::bpf_fd(bpf_cmd::BPF_MAP_CREATE, &mut attr) }.map_err(|e| {
+        if e.raw_os_error() == Some(libc::EPERM) {
+            KernelError::Permission {
+                missing: "CAP_BPF".into(),
+            }
+        } else {
+            KernelError::Map {
+                map: def.name.clone(),
+                op: "BPF_MAP_CREATE",
+                source: e,
             }
         }
-        source => KernelError::Load {
-            program: program.into(),
-            source: Box::new(source),
-        },
+    })
+}
+
+fn prepare(def: &ProgramDef, maps: &[LoadedMap]) -> Result<Program> {
+    let kind = ProgramKind::from_section(&def.section).ok_or_else(|| {
+        KernelError::Object(format!(
+            "program {} has section {:?}, which names no program type ferret loads",
+            def.name, def.section
+        ))
+    })?;
+    let mut insns = def.insns.clone();
+    for &(at, map) in &def.map_relocations {
+        // `validate` checked both indices.
+        let insn = &mut insns[at];
+        insn.src = BPF_PSEUDO_MAP_FD;
+        insn.imm = maps[map].fd.as_raw_fd();
+    }
+    Ok(Program {
+        name: def.name.clone(),
+        kind,
+        insns,
+        subprograms: def.subprograms.clone(),
+        attach_btf_id: None,
+        multi: false,
+        fd: None,
+    })
+}
+
+/// `LINUX_VERSION_CODE` of the running kernel, which kprobe programs had
+/// to carry before 5.0.
+fn kernel_version_code() -> u32 {
+    static CODE: OnceLock<u32> = OnceLock::new();
+    *CODE.get_or_init(|| {
+        // SAFETY: an all-zero utsname is a valid value of this C struct.
+        let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+        // SAFETY: `uts` is a live, writable utsname.
+        if unsafe { libc::uname(&raw mut uts) } != 0 {
+            return 0;
+        }
+        // SAFETY: uname NUL-terminates `release`.
+        let release = unsafe { CStr::from_ptr(uts.release.as_ptr()) };
+        let mut parts = release
+            .to_str()
+            .unwrap_or_default()
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        let (a, b, c) = (
+            parts.next().unwrap_or(0),
+            parts.next().unwrap_or(0),
+            parts.next().unwrap_or(0),
+        );
+        (a << 16) | (b.min(255) << 8) | c.min(255)
+    })
+}
+
+/// The verifier's log level on retry: `BPF_LOG_LEVEL1 | BPF_LOG_STATS`.
+const LOG_LEVEL: u32 = 1 | 4;
+/// First and largest verifier log buffer.
+const LOG_MIN: usize = 10 * 1024;
+const LOG_MAX: usize = (u32::MAX >> 8) as usize;
+
+/// What `BPF_PROG_LOAD` gets, apart from the log buffer.
+struct LoadRequest<'a> {
+    name: &'a str,
+    prog_type: u32,
+    expected_attach_type: u32,
+    attach_btf_id: u32,
+    kern_version: u32,
+    code: &'a [u8],
+    license: &'a CStr,
+    btf: Option<(&'a OwnedFd, &'a [u8], u32)>,
+}
+
+impl LoadRequest<'_> {
+    /// One `BPF_PROG_LOAD`; `log` empty means no log. EAGAIN (the
+    /// verifier interrupted by a signal) is retried a few times.
+    fn attempt(&self, log: &mut [u8]) -> io::Result<OwnedFd> {
+        let mut attr = sys::zeroed_attr();
+        // SAFETY: `attr` is all zeroes, a valid value of each of its
+        // variants; this one is only written.
+        let u = unsafe { &mut attr.__bindgen_anon_3 };
+        u.prog_type = self.prog_type;
+        u.expected_attach_type = self.expected_attach_type;
+        u.insn_cnt = (self.code.len() / 8) as u32;
+        u.insns = self.code.as_ptr() as u64;
+        u.license = self.license.as_ptr() as u64;
+        u.kern_version = self.kern_version;
+        u.prog_name = object_name(self.name);
+        u.attach_btf_id = self.attach_btf_id;
+        if let Some((btf_fd, func_info, count)) = self.btf {
+            u.prog_btf_fd = btf_fd.as_raw_fd() as u32;
+            u.func_info_rec_size = FUNC_INFO_SIZE;
+            u.func_info = func_info.as_ptr() as u64;
+            u.func_info_cnt = count;
+        }
+        if !log.is_empty() {
+            u.log_level = LOG_LEVEL;
+            u.log_buf = log.as_mut_ptr() as u64;
+            u.log_size = log.len() as u32;
+        }
+        let mut tries = 0;
+        loop {
+            // SAFETY: code, license, func_info and log live in `self` and
+            // `log` for the call, with the lengths given next to them.
+            match unsafe { sys::bpf_fd(bpf_cmd::BPF_PROG_LOAD, &mut attr) } {
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && tries < 5 => tries += 1,
+                result => return result,
+            }
+        }
+    }
+
+    /// Loads without a log first (the verifier is faster without one); on
+    /// failure loads again with a log, growing it while the kernel says it
+    /// is too small. Returns the result and the log.
+    fn run(&self) -> (io::Result<OwnedFd>, String) {
+        let mut log = Vec::new();
+        let mut retries = 0;
+        loop {
+            let result = self.attempt(&mut log);
+            let Err(e) = &result else {
+                return (result, String::new());
+            };
+            if retries < 10 && (log.is_empty() || e.raw_os_error() == Some(libc::ENOSPC)) {
+                let len = (log.len() * 10).clamp(LOG_MIN, LOG_MAX);
+                if len > log.len() {
+                    log = vec![0; len];
+                    retries += 1;
+                    continue;
+                }
+            }
+            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+            return (result, String::from_utf8_lossy(&log[..end]).into_owned());
+        }
     }
 }
 
-/// Loads `$p` (a typed aya program) unless it already is.
-macro_rules! ensure_loaded {
-    ($p:expr, $name:expr) => {
-        if $p.fd().is_err() {
-            $p.load().map_err(|e| load_error($name, e))?;
+/// Loads `blob` with `BPF_BTF_LOAD`; the kernel's complaint on failure.
+fn load_btf(blob: &[u8]) -> Result<OwnedFd, String> {
+    let attempt = |log: &mut [u8]| {
+        let mut attr = sys::zeroed_attr();
+        // SAFETY: `attr` is all zeroes, a valid value of each of its
+        // variants; this one is only written.
+        let u = unsafe { &mut attr.__bindgen_anon_7 };
+        u.btf = blob.as_ptr() as u64;
+        u.btf_size = blob.len() as u32;
+        if !log.is_empty() {
+            u.btf_log_buf = log.as_mut_ptr() as u64;
+            u.btf_log_size = log.len() as u32;
+            u.btf_log_level = 1;
         }
+        // SAFETY: `blob` and `log` outlive the call, sizes as given.
+        unsafe { sys::bpf_fd(bpf_cmd::BPF_BTF_LOAD, &mut attr) }
     };
+    attempt(&mut []).map_err(|e| {
+        let mut log = vec![0u8; LOG_MIN];
+        let _ = attempt(&mut log);
+        let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+        format!("{e}: {}", String::from_utf8_lossy(&log[..end]).trim_end())
+    })
 }
 
-fn map_data(map: &Map) -> &MapData {
-    match map {
-        Map::Array(m)
-        | Map::ArrayOfMaps(m)
-        | Map::BloomFilter(m)
-        | Map::CgroupArray(m)
-        | Map::CgroupStorage(m)
-        | Map::CgrpStorage(m)
-        | Map::CpuMap(m)
-        | Map::DevMap(m)
-        | Map::DevMapHash(m)
-        | Map::HashMap(m)
-        | Map::HashOfMaps(m)
-        | Map::InodeStorage(m)
-        | Map::LpmTrie(m)
-        | Map::LruHashMap(m)
-        | Map::PerCpuArray(m)
-        | Map::PerCpuCgroupStorage(m)
-        | Map::PerCpuHashMap(m)
-        | Map::PerCpuLruHashMap(m)
-        | Map::PerfEventArray(m)
-        | Map::ProgramArray(m)
-        | Map::Queue(m)
-        | Map::ReusePortSockArray(m)
-        | Map::RingBuf(m)
-        | Map::SockHash(m)
-        | Map::SockMap(m)
-        | Map::SkStorage(m)
-        | Map::Stack(m)
-        | Map::StackTraceMap(m)
-        | Map::Unsupported(m)
-        | Map::XskMap(m) => m,
+/// `ENOTSUPP`, the kernel-internal "not supported" some bpf paths return.
+const ENOTSUPP: i32 = 524;
+
+/// Loads `p` into the kernel; returns its fd and whether it was loaded for
+/// kprobe multi links.
+fn load_into_kernel(p: &Program, license: &CStr) -> Result<(OwnedFd, bool)> {
+    let attach_btf_id = match (p.kind.needs_btf_id(), p.attach_btf_id) {
+        (true, None) => {
+            return Err(KernelError::Invalid(format!(
+                "program {} needs the kernel BTF id of its target before it can load",
+                p.name
+            )));
+        }
+        (_, id) => id.unwrap_or(0),
+    };
+    let multi = p.kind == ProgramKind::KprobeMulti && crate::probes::kprobe_multi_supported();
+    let (prog_type, expected_attach_type) = p.kind.load_types(multi);
+    let code: Vec<u8> = p.insns.iter().flat_map(Insn::encode).collect();
+    let btf = if p.subprograms.is_empty() {
+        None
+    } else {
+        let (blob, records) = program_func_info(&p.name, &p.subprograms);
+        let fd = load_btf(&blob).map_err(|log| KernelError::Load {
+            program: p.name.clone(),
+            source: io::Error::other(format!("the kernel refused its BTF: {log}")),
+        })?;
+        Some((fd, encode_func_info(&records), records.len() as u32))
+    };
+    let request = LoadRequest {
+        name: &p.name,
+        prog_type,
+        expected_attach_type,
+        attach_btf_id,
+        kern_version: if prog_type == bpf_prog_type::BPF_PROG_TYPE_KPROBE as u32 {
+            kernel_version_code()
+        } else {
+            0
+        },
+        code: &code,
+        license,
+        btf: btf.as_ref().map(|(fd, info, n)| (fd, info.as_slice(), *n)),
+    };
+    let (result, log) = request.run();
+    match result {
+        Ok(fd) => Ok((fd, multi)),
+        Err(e) => Err(load_error(p, e, log)),
+    }
+}
+
+/// A failed load, worded for the user: a verifier rejection carries the
+/// log; fentry/fexit refused outright means the kernel cannot do them.
+fn load_error(p: &Program, e: io::Error, log: String) -> KernelError {
+    let errno = e.raw_os_error();
+    if matches!(p.kind, ProgramKind::Fentry | ProgramKind::Fexit)
+        && matches!(errno, Some(libc::EPERM | libc::EOPNOTSUPP | ENOTSUPP))
+    {
+        return KernelError::Unavailable(format!(
+            "fentry/fexit is not available on this kernel (it refuses BPF trampolines: {e})"
+        ));
+    }
+    if !log.trim().is_empty() {
+        KernelError::Verifier {
+            program: p.name.clone(),
+            log,
+        }
+    } else if errno == Some(libc::EPERM) {
+        KernelError::Permission {
+            missing: "CAP_BPF and CAP_PERFMON".into(),
+        }
+    } else {
+        KernelError::Load {
+            program: p.name.clone(),
+            source: e,
+        }
     }
 }
 
 impl LoadedObject {
-    fn program_mut(&mut self, name: &str) -> Result<&mut Program> {
-        self.ebpf
-            .program_mut(name)
+    /// Index of program `name`.
+    fn index(&self, name: &str) -> Result<usize> {
+        self.programs
+            .iter()
+            .position(|p| p.name == name)
             .ok_or_else(|| KernelError::NoSuchProgram(name.into()))
     }
 
-    fn typed<'a, T>(ebpf: &'a mut Ebpf, name: &str, expected: &'static str) -> Result<&'a mut T>
-    where
-        &'a mut T: TryFrom<&'a mut Program>,
-    {
-        let program = ebpf
-            .program_mut(name)
-            .ok_or_else(|| KernelError::NoSuchProgram(name.into()))?;
-        program
-            .try_into()
-            .map_err(|_| KernelError::WrongProgramType {
+    /// Index of program `name`, loaded, after checking it is one of `kinds`.
+    pub(crate) fn loaded(
+        &mut self,
+        name: &str,
+        kinds: &[ProgramKind],
+        expected: &'static str,
+    ) -> Result<usize> {
+        let i = self.index(name)?;
+        if !kinds.contains(&self.programs[i].kind) {
+            return Err(KernelError::WrongProgramType {
                 program: name.into(),
                 expected,
-            })
+            });
+        }
+        self.ensure_loaded(i)?;
+        Ok(i)
+    }
+
+    fn ensure_loaded(&mut self, i: usize) -> Result<()> {
+        if self.programs[i].fd.is_none() {
+            let (fd, multi) = load_into_kernel(&self.programs[i], &self.license)?;
+            let p = &mut self.programs[i];
+            p.fd = Some(fd);
+            p.multi = multi;
+        }
+        Ok(())
+    }
+
+    /// Sets the kernel BTF id a `tp_btf`, `fentry` or `fexit` program
+    /// attaches to (found by the caller in `/sys/kernel/btf/vmlinux`, e.g.
+    /// the `btf_trace_sched_switch` typedef for `tp_btf/sched_switch`).
+    /// The program loads against it, so this must come before it loads.
+    pub fn set_attach_btf_id(&mut self, program: &str, btf_id: u32) -> Result<()> {
+        let i = self.index(program)?;
+        let p = &mut self.programs[i];
+        if !p.kind.needs_btf_id() {
+            return Err(KernelError::WrongProgramType {
+                program: program.into(),
+                expected: "tp_btf, fentry or fexit",
+            });
+        }
+        if p.fd.is_some() && p.attach_btf_id != Some(btf_id) {
+            return Err(KernelError::Invalid(format!(
+                "program {program} is already loaded for another BTF id"
+            )));
+        }
+        p.attach_btf_id = Some(btf_id);
+        Ok(())
     }
 
     /// Detaches every attached program (their events stop) while keeping the
     /// maps and the loaded programs, so `end` probes can still run and maps
-    /// can still be read. Can take a while with many tracepoints (see
-    /// [`Self::detach_in_background`]).
+    /// can still be read.
+    ///
+    /// Programs on perf events (tracepoints, kprobes, uprobes, timers) are
+    /// detached by closing their bpf links, which is immediate; the events
+    /// themselves are disabled and kept, because closing a tracepoint's or
+    /// probe's event waits for an RCU grace period (see
+    /// [`Self::detach_in_background`]). Other attachments are closed here,
+    /// from many threads when there are many.
     pub fn detach_all(&mut self) {
-        close_links(std::mem::take(&mut self.links));
+        let mut closing = Vec::new();
+        for link in std::mem::take(&mut self.links) {
+            match link {
+                Link::Perf { link, event } => {
+                    drop(link);
+                    // A disabled event costs nothing while it waits.
+                    let _ = sys::perf_event_disable(event.as_fd());
+                    self.retired.push(event);
+                }
+                other => closing.push(other),
+            }
+        }
+        close_in_parallel(closing);
     }
 
-    /// Drops the object without waiting for the kernel to detach.
+    /// Drops the object without waiting for the kernel's slow part of
+    /// detaching. Call it right before exiting: probes stay attached until
+    /// then, unless [`Self::detach_all`] came first.
     ///
-    /// Each detached tracepoint costs an RCU grace period under a global
-    /// kernel mutex: 700 tracepoints take 30 s or more. This forks a child
-    /// that holds the last references to every fd, leaves our process group
-    /// (so Ctrl-C does not reach it), and exits once this process has exited
-    /// (end of file on a pipe only we hold open); the kernel then detaches
-    /// in the child's exit, while the tracer's own exit is immediate.
-    /// Call it right before exiting: probes stay attached until then.
-    pub fn detach_in_background(self) -> Result<()> {
-        if self.links.len() < 16 {
+    /// Closing the perf event of a tracepoint or probe waits for an RCU
+    /// grace period (tens of ms) under a global kernel mutex, so closing
+    /// 360 of them takes 15 s however many threads try. When any such event
+    /// is left, this forks a child that holds the last references to every
+    /// fd, leaves our process group (so Ctrl-C does not reach it), and exits
+    /// once this process has exited (end of file on a pipe only we hold
+    /// open): the kernel then waits in the child's exit, while the tracer's
+    /// own exit is immediate. Probes made through tracefs must be removed by
+    /// this process after their events close, so those are closed here.
+    pub fn detach_in_background(mut self) -> Result<()> {
+        let (probes, links): (Vec<Link>, Vec<Link>) = std::mem::take(&mut self.links)
+            .into_iter()
+            .partition(|l| matches!(l, Link::Probe(_)));
+        close_in_parallel(probes);
+        self.links = links;
+        let slow = self.retired.len()
+            + self
+                .links
+                .iter()
+                .filter(|l| !matches!(l, Link::Bpf(_)))
+                .count();
+        if slow == 0 {
             return Ok(());
         }
         let fork_err = |e| KernelError::Syscall {
@@ -402,224 +677,104 @@ impl LoadedObject {
 
     /// Names of every program in the object.
     pub fn program_names(&self) -> Vec<String> {
-        self.ebpf.programs().map(|(n, _)| n.to_owned()).collect()
+        self.programs.iter().map(|p| p.name.clone()).collect()
     }
 
     /// Names of every map in the object.
     pub fn map_names(&self) -> Vec<String> {
-        self.ebpf.maps().map(|(n, _)| n.to_owned()).collect()
+        self.maps.iter().map(|m| m.def.name.clone()).collect()
     }
 
     /// Loads a program into the kernel without attaching it (a no-op if it
     /// already is), e.g. to surface verifier errors before attaching.
     pub fn load_program(&mut self, name: &str) -> Result<()> {
-        let program = self.program_mut(name)?;
-        if program.fd().is_ok() {
-            return Ok(());
-        }
-        let result = match program {
-            Program::TracePoint(p) => p.load(),
-            Program::RawTracePoint(p) => p.load(),
-            Program::PerfEvent(p) => p.load(),
-            Program::SocketFilter(p) => p.load(),
-            Program::Xdp(p) => p.load(),
-            Program::SchedClassifier(p) => p.load(),
-            _ => {
-                return Err(KernelError::WrongProgramType {
-                    program: name.into(),
-                    expected: "tracepoint, raw_tp or perf_event",
-                });
+        let i = self.index(name)?;
+        self.ensure_loaded(i)
+    }
+
+    /// `BPF_OBJ_GET_INFO_BY_FD` on a loaded program.
+    fn info(&self, name: &str) -> Result<bpf_prog_info> {
+        let p = &self.programs[self.index(name)?];
+        let fd = p.loaded_fd()?;
+        // SAFETY: an all-zero bpf_prog_info is valid (integers only), and
+        // zero array pointers in it ask the kernel for no arrays.
+        let mut info: bpf_prog_info = unsafe { std::mem::zeroed() };
+        let mut attr = sys::zeroed_attr();
+        attr.info.bpf_fd = fd.as_raw_fd() as u32;
+        attr.info.info_len = size_of::<bpf_prog_info>() as u32;
+        attr.info.info = (&raw mut info) as u64;
+        // SAFETY: `info` is writable for `info_len` bytes during the call.
+        unsafe { sys::bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr) }.map_err(|source| {
+            KernelError::Run {
+                program: name.into(),
+                source,
             }
-        };
-        result.map_err(|e| load_error(name, e))
+        })?;
+        Ok(info)
     }
 
     /// The kernel's id of a loaded program (as `bpftool prog` shows it).
     pub fn program_id(&self, name: &str) -> Option<u32> {
-        self.ebpf.program(name)?.info().ok().map(|i| i.id())
+        self.info(name).ok().map(|i| i.id)
     }
 
-    /// Attaches a `tracepoint/...` program to `category:event`. Tracefs must
-    /// be mounted first ([`crate::mounts::ensure_tracefs`]).
-    pub fn attach_tracepoint(&mut self, program: &str, category: &str, event: &str) -> Result<()> {
-        let tp: &mut TracePoint = Self::typed(&mut self.ebpf, program, "tracepoint")?;
-        ensure_loaded!(tp, program);
-        let id = tp.attach(category, event).map_err(|e| match e {
-            ProgramError::TracePointError(TracePointError::FileError { io_error, .. })
-                if io_error.kind() == io::ErrorKind::NotFound =>
-            {
-                KernelError::NoSuchTracepoint {
-                    category: category.into(),
-                    event: event.into(),
-                }
-            }
-            source => KernelError::Attach {
-                program: program.into(),
-                target: format!("tracepoint {category}:{event}"),
-                source: Box::new(source),
-            },
-        })?;
-        let link = tp.take_link(id).map_err(|source| KernelError::Attach {
-            program: program.into(),
-            target: format!("tracepoint {category}:{event}"),
-            source: Box::new(source),
-        })?;
-        self.links.push(OwnedLink::TracePoint(link));
-        Ok(())
-    }
-
-    /// Attaches a `raw_tp/...` program to the raw tracepoint `name`.
-    pub fn attach_raw_tracepoint(&mut self, program: &str, name: &str) -> Result<()> {
-        let rtp: &mut RawTracePoint = Self::typed(&mut self.ebpf, program, "raw_tp")?;
-        ensure_loaded!(rtp, program);
-        let attach_err = |source| KernelError::Attach {
-            program: program.into(),
-            target: format!("raw tracepoint {name}"),
-            source: Box::new(source),
-        };
-        let id = rtp.attach(name).map_err(attach_err)?;
-        let link = rtp.take_link(id).map_err(attach_err)?;
-        self.links.push(OwnedLink::RawTracePoint(link));
-        Ok(())
-    }
-
-    /// Attaches a `perf_event` program; returns how many perf events (one per
-    /// CPU covered) were opened.
-    pub fn attach_perf_event(&mut self, program: &str, target: PerfTarget) -> Result<usize> {
-        self.attach_perf_event_for(program, target, None)
-    }
-
-    /// [`Self::attach_perf_event`], counting only the events of process
-    /// `pid` (and the children it forks later) when given, as `-p`/`-c` do.
-    /// `interval:` ignores `pid`: it is a timer, not a process's event.
-    pub fn attach_perf_event_for(
-        &mut self,
-        program: &str,
-        target: PerfTarget,
-        pid: Option<u32>,
-    ) -> Result<usize> {
-        let online = cpus::online()?;
-        let clock = PerfEventConfig::Software(AyaSw::CpuClock);
-        let (config, policy, cpus) = match target {
-            PerfTarget::Interval { period_ns } => {
-                let first = online.first().copied().ok_or_else(|| {
-                    KernelError::Invalid("no online CPU to run an interval timer on".into())
-                })?;
-                (clock, SamplePolicy::Period(period_ns), vec![first])
-            }
-            PerfTarget::Profile {
-                frequency_hz,
-                period_ns,
-            } => {
-                let policy = match (frequency_hz, period_ns) {
-                    (None, Some(ns)) => SamplePolicy::Period(ns),
-                    (Some(hz), None) => SamplePolicy::Frequency(hz),
-                    _ => {
-                        return Err(KernelError::Invalid(
-                            "a profile probe needs exactly one of a frequency or a period".into(),
-                        ));
-                    }
-                };
-                (clock, policy, online)
-            }
-            PerfTarget::Software { event, period } => (
-                PerfEventConfig::Software(event.to_aya()),
-                SamplePolicy::Period(period),
-                online,
-            ),
-            PerfTarget::Hardware { event, period } => (
-                PerfEventConfig::Hardware(event.to_aya()),
-                SamplePolicy::Period(period),
-                online,
-            ),
-        };
-        let pid = pid.filter(|_| !matches!(target, PerfTarget::Interval { .. }));
-        if matches!(policy, SamplePolicy::Period(0) | SamplePolicy::Frequency(0)) {
-            return Err(KernelError::Invalid(format!(
-                "perf event for {program}: the rate must not be zero"
-            )));
-        }
-        let pe: &mut PerfEvent = Self::typed(&mut self.ebpf, program, "perf_event")?;
-        ensure_loaded!(pe, program);
-        for &cpu in &cpus {
-            let attach_err = |source| KernelError::Attach {
-                program: program.into(),
-                target: format!("{target:?} on CPU {cpu}"),
-                source: Box::new(source),
-            };
-            let scope = match pid {
-                Some(pid) => PerfEventScope::OneProcess {
-                    pid,
-                    cpu: Some(cpu),
-                },
-                None => PerfEventScope::AllProcessesOneCpu { cpu },
-            };
-            let id = pe
-                .attach(config, scope, policy, pid.is_some())
-                .map_err(attach_err)?;
-            let link = pe.take_link(id).map_err(attach_err)?;
-            self.links.push(OwnedLink::PerfEvent(link));
-        }
-        Ok(cpus.len())
+    /// Total in-kernel run time (ns) and run count of a loaded program.
+    /// Counted only while `kernel.bpf_stats_enabled=1`.
+    pub fn run_stats(&self, program: &str) -> Result<(u64, u64)> {
+        let info = self.info(program)?;
+        Ok((info.run_time_ns, info.run_cnt))
     }
 
     /// Loads a `raw_tp/...` program (without attaching it) and runs it once
     /// with `BPF_PROG_TEST_RUN` and a zeroed context, as for `begin`/`end`.
     /// Returns the program's return value.
     pub fn run_once(&mut self, program: &str) -> Result<u32> {
-        let rtp: &mut RawTracePoint = Self::typed(&mut self.ebpf, program, "raw_tp")?;
-        ensure_loaded!(rtp, program);
-        let result = rtp
-            .test_run(RawTracePointRunOptions::new())
-            .map_err(|source| KernelError::Run {
+        let i = self.loaded(program, &[ProgramKind::RawTracepoint], "raw_tp")?;
+        let fd = self.programs[i].loaded_fd()?;
+        // A raw tracepoint's context: up to 12 u64 arguments.
+        let mut ctx = [0u64; 12];
+        let mut attr = sys::zeroed_attr();
+        attr.test.prog_fd = fd.as_raw_fd() as u32;
+        attr.test.ctx_in = ctx.as_mut_ptr() as u64;
+        attr.test.ctx_size_in = size_of_val(&ctx) as u32;
+        // SAFETY: `ctx` is readable for ctx_size_in bytes during the call.
+        unsafe { sys::bpf(bpf_cmd::BPF_PROG_TEST_RUN, &mut attr) }.map_err(|source| {
+            KernelError::Run {
                 program: program.into(),
-                source: Box::new(source),
-            })?;
-        Ok(result.return_value)
-    }
-
-    /// Total in-kernel run time (ns) and run count of a loaded program.
-    /// Counted only while `kernel.bpf_stats_enabled=1`.
-    pub fn run_stats(&self, program: &str) -> Result<(u64, u64)> {
-        let prog = self
-            .ebpf
-            .program(program)
-            .ok_or_else(|| KernelError::NoSuchProgram(program.into()))?;
-        let info = prog.info().map_err(|source| KernelError::Run {
-            program: program.into(),
-            source: Box::new(source),
+                source,
+            }
         })?;
-        let ns = u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX);
-        Ok((ns, info.run_count()))
+        // SAFETY: reading back the integer the kernel wrote.
+        Ok(unsafe { attr.test.retval })
     }
 
-    fn find_map(&self, name: &str) -> Result<&MapData> {
-        self.ebpf
-            .map(name)
-            .map(map_data)
+    fn find_map(&self, name: &str) -> Result<&LoadedMap> {
+        self.maps
+            .iter()
+            .find(|m| m.def.name == name)
             .ok_or_else(|| KernelError::NoSuchMap(name.into()))
     }
 
     /// A reader for the ring buffer map `map_name`.
     pub fn events(&self, map_name: &str) -> Result<EventReader> {
-        let data = self.find_map(map_name)?;
-        let dup = |e| KernelError::Map {
+        let map = self.find_map(map_name)?;
+        let fd = map.fd.try_clone().map_err(|e| KernelError::Map {
             map: map_name.into(),
             op: "dup",
             source: e,
-        };
-        let fd = data.fd().as_fd().try_clone_to_owned().map_err(dup)?;
-        let owned = MapData::from_fd(fd).map_err(|e| KernelError::Map {
+        })?;
+        let data = MapData::from_fd(fd).map_err(|e| KernelError::Map {
             map: map_name.into(),
             op: "BPF_OBJ_GET_INFO_BY_FD",
             source: io::Error::other(e),
         })?;
-        EventReader::new(map_name, owned)
+        EventReader::new(map_name, data)
     }
 
     /// Untyped access to the map `name`.
     pub fn map(&self, name: &str) -> Result<RawMap> {
-        RawMap::new(name, self.find_map(name)?)
+        let map = self.find_map(name)?;
+        RawMap::new(&map.def, map.fd.as_fd())
     }
 
     /// Instruction pointers of one stack in a stack trace map (empty if the
@@ -635,20 +790,73 @@ mod tests {
     use super::*;
 
     #[test]
-    fn software_event_names() {
+    fn sections_name_program_kinds() {
+        for (section, kind) in [
+            (
+                "tracepoint/syscalls/sys_enter_read",
+                ProgramKind::Tracepoint,
+            ),
+            ("raw_tp/begin", ProgramKind::RawTracepoint),
+            ("perf_event", ProgramKind::PerfEvent),
+            ("tp_btf/sched_switch", ProgramKind::TpBtf),
+            ("fentry/vfs_read", ProgramKind::Fentry),
+            ("fexit/vfs_read", ProgramKind::Fexit),
+            ("kretprobe/vfs_read", ProgramKind::Kprobe),
+            ("kprobe.multi/vfs_*", ProgramKind::KprobeMulti),
+            ("uretprobe//bin/bash:readline", ProgramKind::Uprobe),
+        ] {
+            assert_eq!(ProgramKind::from_section(section), Some(kind), "{section}");
+        }
+        assert_eq!(ProgramKind::from_section("xdp"), None);
         assert_eq!(
-            SoftwareEvent::from_name("faults"),
-            Some(SoftwareEvent::PageFaults)
+            ProgramKind::KprobeMulti.load_types(true),
+            (
+                bpf_prog_type::BPF_PROG_TYPE_KPROBE as u32,
+                bpf_attach_type::BPF_TRACE_KPROBE_MULTI as u32
+            )
         );
-        assert_eq!(
-            SoftwareEvent::from_name("cs"),
-            Some(SoftwareEvent::ContextSwitches)
-        );
-        assert_eq!(SoftwareEvent::from_name("cycles"), None);
+        assert_eq!(ProgramKind::KprobeMulti.load_types(false).1, 0);
     }
 
     #[test]
-    fn garbage_is_an_object_error() {
-        assert!(matches!(load(b"not an elf"), Err(KernelError::Object(_))));
+    fn object_names_are_cut_and_cleaned() {
+        let name = object_name("ferret_events/with-a-long-name");
+        let bytes: Vec<u8> = name
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        assert_eq!(bytes, b"ferret_eventswi");
+    }
+
+    #[test]
+    fn invalid_objects_are_object_errors() {
+        let program = ProgramDef {
+            section: "raw_tp/x".into(),
+            name: "p".into(),
+            insns: vec![Insn::exit()],
+            ..ProgramDef::default()
+        };
+        let twice = ObjectDef {
+            programs: vec![program.clone(), program.clone()],
+            ..ObjectDef::default()
+        };
+        assert!(matches!(load(&twice), Err(KernelError::Object(_))));
+        let unknown = ObjectDef {
+            programs: vec![ProgramDef {
+                section: "socket".into(),
+                ..program
+            }],
+            ..ObjectDef::default()
+        };
+        let err = load(&unknown).map(|_| ()).map_err(|e| e.to_string());
+        assert_eq!(
+            err,
+            Err(
+                "cannot load the eBPF object: program p has section \"socket\", \
+                 which names no program type ferret loads"
+                    .into()
+            )
+        );
     }
 }

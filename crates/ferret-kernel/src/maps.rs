@@ -3,10 +3,10 @@
 
 use std::{
     collections::HashSet,
-    os::fd::{AsFd as _, OwnedFd},
+    os::fd::{AsFd as _, BorrowedFd, OwnedFd},
 };
 
-use aya::maps::{MapData, MapType};
+use ferret_bpf::{insn::map_type, object::MapDef};
 
 use crate::{
     cpus,
@@ -20,7 +20,8 @@ use crate::{
 pub struct RawMap {
     name: String,
     fd: OwnedFd,
-    map_type: MapType,
+    /// `BPF_MAP_TYPE_*`
+    map_type: u32,
     key_size: usize,
     value_size: usize,
     max_entries: u32,
@@ -36,35 +37,25 @@ const fn round_up8(n: usize) -> usize {
 }
 
 impl RawMap {
-    pub(crate) fn new(name: &str, data: &MapData) -> Result<Self> {
-        let map_err = |op, source| KernelError::Map {
-            map: name.into(),
-            op,
-            source,
-        };
-        let info = data
-            .info()
-            .map_err(|e| map_err("BPF_OBJ_GET_INFO_BY_FD", std::io::Error::other(e)))?;
-        let map_type = info
-            .map_type()
-            .map_err(|e| map_err("reading map type", std::io::Error::other(e)))?;
-        let fd = data
-            .fd()
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(|e| map_err("dup", e))?;
-        let slots = if is_percpu(map_type) {
+    /// A handle on the map `def` describes, created as `fd`.
+    pub(crate) fn new(def: &MapDef, fd: BorrowedFd<'_>) -> Result<Self> {
+        let fd = fd.try_clone_to_owned().map_err(|e| KernelError::Map {
+            map: def.name.clone(),
+            op: "dup",
+            source: e,
+        })?;
+        let slots = if is_percpu(def.map_type) {
             cpus::possible_count()?
         } else {
             1
         };
         Ok(Self {
-            name: name.into(),
+            name: def.name.clone(),
             fd,
-            map_type,
-            key_size: info.key_size() as usize,
-            value_size: info.value_size() as usize,
-            max_entries: info.max_entries(),
+            map_type: def.map_type,
+            key_size: def.key_size as usize,
+            value_size: def.value_size as usize,
+            max_entries: def.max_entries,
             slots,
         })
     }
@@ -72,7 +63,8 @@ impl RawMap {
     pub fn name(&self) -> &str {
         &self.name
     }
-    pub fn map_type(&self) -> MapType {
+    /// `BPF_MAP_TYPE_*`
+    pub fn map_type(&self) -> u32 {
         self.map_type
     }
     pub fn key_size(&self) -> usize {
@@ -89,7 +81,7 @@ impl RawMap {
         is_percpu(self.map_type)
     }
     fn is_array(&self) -> bool {
-        matches!(self.map_type, MapType::Array | MapType::PerCpuArray)
+        matches!(self.map_type, map_type::ARRAY | map_type::PERCPU_ARRAY)
     }
 
     /// Bytes the kernel reads/writes per value: for per-CPU maps, one slot
@@ -249,7 +241,7 @@ impl RawMap {
     /// The instruction pointers of stack `stack_id` in a stack trace map,
     /// up to the first zero. `None` if the id is not (or no longer) there.
     pub fn stack(&self, stack_id: u32) -> Result<Option<Vec<u64>>> {
-        if self.map_type != MapType::StackTrace {
+        if self.map_type != map_type::STACK_TRACE {
             return Err(KernelError::WrongMapType {
                 map: self.name.clone(),
                 expected: "stack trace",
@@ -271,12 +263,13 @@ impl RawMap {
     }
 }
 
-fn is_percpu(t: MapType) -> bool {
+fn is_percpu(t: u32) -> bool {
+    /// `BPF_MAP_TYPE_LRU_PERCPU_HASH`
+    const LRU_PERCPU_HASH: u32 = 10;
+    /// `BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE`
+    const PERCPU_CGROUP_STORAGE: u32 = 21;
     matches!(
         t,
-        MapType::PerCpuHash
-            | MapType::PerCpuArray
-            | MapType::LruPerCpuHash
-            | MapType::PerCpuCgroupStorage
+        map_type::PERCPU_HASH | map_type::PERCPU_ARRAY | LRU_PERCPU_HASH | PERCPU_CGROUP_STORAGE
     )
 }

@@ -73,8 +73,8 @@ fn kernel_symbols_round_trip() -> TestResult {
 #[test]
 fn tracepoint_counts_getppid() -> TestResult {
     let Some(_) = kernel() else { return Ok(()) };
-    let elf = counter_object("tracepoint/syscalls/sys_enter_getppid", "count_getppid")?;
-    let mut obj = load(&elf)?;
+    let def = counter_object("tracepoint/syscalls/sys_enter_getppid", "count_getppid");
+    let mut obj = load(&def)?;
     assert_eq!(obj.program_names(), vec!["count_getppid".to_string()]);
     obj.attach_tracepoint("count_getppid", "syscalls", "sys_enter_getppid")?;
     getppid_a_few_times(5);
@@ -86,8 +86,8 @@ fn tracepoint_counts_getppid() -> TestResult {
 #[test]
 fn missing_tracepoint_is_reported() -> TestResult {
     let Some(_) = kernel() else { return Ok(()) };
-    let elf = counter_object("tracepoint/x", "prog")?;
-    let mut obj = load(&elf)?;
+    let def = counter_object("tracepoint/x", "prog");
+    let mut obj = load(&def)?;
     let err = obj.attach_tracepoint("prog", "syscalls", "sys_enter_foo");
     let Err(err) = err else {
         return Err("attached to a tracepoint that does not exist".into());
@@ -124,7 +124,7 @@ fn ring_buffer_round_trip() -> TestResult {
         Insn::mov64_imm(Reg::R0, 0),
         Insn::exit(),
     ]);
-    let elf = object(
+    let def = object(
         vec![map("events", MAP_RINGBUF, 0, 0, 1 << 16)],
         vec![program(
             "tracepoint/syscalls/sys_enter_getppid",
@@ -132,8 +132,8 @@ fn ring_buffer_round_trip() -> TestResult {
             insns,
             vec![(2, 0)],
         )],
-    )?;
-    let mut obj = load(&elf)?;
+    );
+    let mut obj = load(&def)?;
     let mut reader = obj.events("events")?;
     obj.attach_tracepoint("emit", "syscalls", "sys_enter_getppid")?;
     getppid_a_few_times(3);
@@ -163,7 +163,7 @@ fn begin_runs_once() -> TestResult {
     let Some(_) = kernel() else { return Ok(()) };
     let (insns, relocs) = count_insns(0, 7);
     let (pc_insns, pc_relocs) = count_insns(1, 0);
-    let elf = object(
+    let def = object(
         vec![
             map("counter", MAP_ARRAY, 4, 8, 1),
             map("percpu", MAP_PERCPU_ARRAY, 4, 8, 1),
@@ -172,8 +172,8 @@ fn begin_runs_once() -> TestResult {
             program("raw_tp/begin", "begin", insns, relocs),
             program("raw_tp/end", "end", pc_insns, pc_relocs),
         ],
-    )?;
-    let mut obj = load(&elf)?;
+    );
+    let mut obj = load(&def)?;
     assert_eq!(obj.run_once("begin")?, 7);
     assert_eq!(obj.run_once("begin")?, 7);
     assert_eq!(counter_value(&obj)?, 2);
@@ -192,14 +192,14 @@ fn begin_runs_once() -> TestResult {
 fn raw_map_operations() -> TestResult {
     let Some(_) = kernel() else { return Ok(()) };
     let (insns, relocs) = count_insns(1, 0);
-    let elf = object(
+    let def = object(
         vec![
             map("hash", MAP_HASH, 12, 4, 64),
             map("arr", MAP_ARRAY, 4, 8, 4),
         ],
         vec![program("raw_tp/begin", "begin", insns, relocs)],
-    )?;
-    let obj = load(&elf)?;
+    );
+    let obj = load(&def)?;
     let hash = obj.map("hash")?;
     assert_eq!((hash.key_size(), hash.value_size()), (12, 4));
     for i in 0u8..10 {
@@ -232,8 +232,8 @@ fn raw_map_operations() -> TestResult {
 #[test]
 fn perf_events_fire() -> TestResult {
     let Some(_) = kernel() else { return Ok(()) };
-    let elf = counter_object("perf_event", "tick")?;
-    let mut obj = load(&elf)?;
+    let def = counter_object("perf_event", "tick");
+    let mut obj = load(&def)?;
     let n = obj.attach_perf_event(
         "tick",
         PerfTarget::Interval {
@@ -248,8 +248,8 @@ fn perf_events_fire() -> TestResult {
         "{ticks} ticks in 300 ms at 100 Hz"
     );
 
-    let elf = counter_object("perf_event", "prof")?;
-    let mut obj = load(&elf)?;
+    let def = counter_object("perf_event", "prof");
+    let mut obj = load(&def)?;
     let cpus = ferret_kernel::cpus::online()?.len();
     let n = obj.attach_perf_event(
         "prof",
@@ -270,8 +270,8 @@ fn perf_events_fire() -> TestResult {
         Err(KernelError::Invalid(_))
     ));
 
-    let elf = counter_object("perf_event", "faults")?;
-    let mut faults = load(&elf)?;
+    let def = counter_object("perf_event", "faults");
+    let mut faults = load(&def)?;
     faults.attach_perf_event(
         "faults",
         PerfTarget::Software {
@@ -296,8 +296,8 @@ fn perf_events_for_one_process_and_its_children() -> TestResult {
         .args(["-c", "read line; /bin/true"])
         .stdin(std::process::Stdio::piped())
         .spawn()?;
-    let elf = counter_object("perf_event", "faults")?;
-    let mut faults = load(&elf)?;
+    let def = counter_object("perf_event", "faults");
+    let mut faults = load(&def)?;
     let n = faults.attach_perf_event_for(
         "faults",
         PerfTarget::Software {
@@ -331,8 +331,8 @@ fn perf_events_for_one_process_and_its_children() -> TestResult {
 #[test]
 fn hardware_events_need_a_pmu() -> TestResult {
     let Some(_) = kernel() else { return Ok(()) };
-    let elf = counter_object("perf_event", "cycles")?;
-    let mut obj = load(&elf)?;
+    let def = counter_object("perf_event", "cycles");
+    let mut obj = load(&def)?;
     let result = obj.attach_perf_event(
         "cycles",
         PerfTarget::Hardware {
@@ -377,7 +377,7 @@ fn kernel_stack_is_read_and_symbolized() -> TestResult {
         Insn::mov64_imm(Reg::R0, 0),
         Insn::exit(),
     ]);
-    let elf = object(
+    let def = object(
         vec![
             map("stacks", MAP_STACK_TRACE, 4, 8 * 127, 128),
             map("counter", MAP_ARRAY, 4, 8, 1),
@@ -388,8 +388,8 @@ fn kernel_stack_is_read_and_symbolized() -> TestResult {
             insns,
             vec![(2, 0), (11, 1)],
         )],
-    )?;
-    let mut obj = load(&elf)?;
+    );
+    let mut obj = load(&def)?;
     obj.attach_tracepoint("stack", "syscalls", "sys_enter_getppid")?;
     getppid_a_few_times(1);
     let id = counter_value(&obj)?;
@@ -417,7 +417,7 @@ fn verifier_rejection_carries_the_log() -> TestResult {
     let Some(_) = kernel() else { return Ok(()) };
     // r5 is never written: the verifier must refuse to read it.
     let insns = vec![Insn::mov64_reg(Reg::R0, Reg::R5), Insn::exit()];
-    let elf = object(
+    let def = object(
         vec![],
         vec![program(
             "tracepoint/syscalls/sys_enter_getppid",
@@ -425,8 +425,8 @@ fn verifier_rejection_carries_the_log() -> TestResult {
             insns,
             vec![],
         )],
-    )?;
-    let mut obj = load(&elf)?;
+    );
+    let mut obj = load(&def)?;
     match obj.attach_tracepoint("bad", "syscalls", "sys_enter_getppid") {
         Err(KernelError::Verifier { program, log }) => {
             assert_eq!(program, "bad");
@@ -440,8 +440,8 @@ fn verifier_rejection_carries_the_log() -> TestResult {
 #[test]
 fn dropping_detaches_everything() -> TestResult {
     let Some(_) = kernel() else { return Ok(()) };
-    let elf = counter_object("tracepoint/syscalls/sys_enter_getppid", "gone")?;
-    let mut obj = load(&elf)?;
+    let def = counter_object("tracepoint/syscalls/sys_enter_getppid", "gone");
+    let mut obj = load(&def)?;
     obj.attach_tracepoint("gone", "syscalls", "sys_enter_getppid")?;
     let id = obj.program_id("gone").ok_or("no program id")?;
     let live = || -> bool {

@@ -16,8 +16,8 @@ fn attaching_every_syscall_tracepoint_is_fast() -> TestResult {
         .into_iter()
         .filter(|(c, _)| c == "syscalls")
         .collect();
-    let elf = counter_object("tracepoint/syscalls", "every")?;
-    let mut obj = load(&elf)?;
+    let def = counter_object("tracepoint/syscalls", "every");
+    let mut obj = load(&def)?;
     wait_for_earlier_detachers();
     let start = Instant::now();
     for (cat, ev) in &points {

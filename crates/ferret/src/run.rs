@@ -77,6 +77,7 @@ pub fn run(settings: &RunSettings) -> Result<i32, Failure> {
     ferret_kernel::privileges::check().map_err(|e| Failure::Kernel(e.to_string()))?;
     let mut session = Session::start(settings, &compiled, &file, process)?;
     let code = session.trace()?;
+    session.finish();
     Ok(code)
 }
 
@@ -213,7 +214,7 @@ impl<'a> Session<'a> {
         process: Option<Followed>,
     ) -> Result<Self, Failure> {
         let kernel = |e: KernelError| Failure::Kernel(e.to_string());
-        let object = ferret_kernel::load(&compiled.elf).map_err(kernel)?;
+        let object = ferret_kernel::load(&compiled.object).map_err(kernel)?;
         let sink = Sink::new(
             settings.output.as_deref(),
             settings.format,
@@ -248,6 +249,17 @@ impl<'a> Session<'a> {
             process,
             lost_reported: 0,
         })
+    }
+
+    /// Detaches everything and leaves the kernel's slow part of it (tens of
+    /// ms per tracepoint) to a background process, so that exiting is quick.
+    fn finish(mut self) {
+        self.object.detach_all();
+        if let Err(e) = self.object.detach_in_background()
+            && self.settings.verbose
+        {
+            eprintln!("detaching in the foreground: {e}");
+        }
     }
 
     /// A verifier rejection points at the probe it came from, with the end

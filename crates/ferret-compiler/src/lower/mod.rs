@@ -12,7 +12,7 @@ mod value;
 
 use std::collections::HashMap;
 
-use ferret_bpf::elf::{MapDef, ObjectDef, ProgramDef, write_object};
+use ferret_bpf::object::{MapDef, ObjectDef, ProgramDef};
 use ferret_bpf::{Insn, JmpOp, Reg, Size};
 use ferret_syntax::ast::{self, Program};
 use ferret_syntax::{Diagnostic, Span};
@@ -343,6 +343,7 @@ pub fn compile(
                 name,
                 insns,
                 map_relocations: relocs,
+                subprograms: Vec::new(),
             });
         }
     }
@@ -381,14 +382,8 @@ pub fn compile(
         maps: g.obj_maps.clone(),
         programs: defs,
     };
-    let elf = write_object(&object).map_err(|e| {
-        vec![Diagnostic::error(
-            Span::default(),
-            format!("cannot write the eBPF object: {e}"),
-        )]
-    })?;
     Ok(CompiledProgram {
-        elf,
+        object,
         programs,
         maps,
         printfs: g.printfs,

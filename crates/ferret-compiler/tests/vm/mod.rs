@@ -175,16 +175,16 @@ thread_local! {
 impl Machine {
     /// A machine holding the maps of `prog`'s object.
     pub fn new(prog: &CompiledProgram, ncpus: u32) -> Self {
-        let obj = aya_obj::Object::parse(&prog.elf).expect("the object parses");
-        let mut maps: Vec<FakeMap> = obj
+        let mut maps: Vec<FakeMap> = prog
+            .object
             .maps
             .iter()
-            .map(|(name, m)| FakeMap {
-                name: name.clone(),
-                map_type: m.map_type(),
-                key_size: m.key_size(),
-                value_size: m.value_size(),
-                max_entries: m.max_entries(),
+            .map(|m| FakeMap {
+                name: m.name.clone(),
+                map_type: m.map_type,
+                key_size: m.key_size,
+                value_size: m.value_size,
+                max_entries: m.max_entries,
                 entries: Vec::new(),
             })
             .collect();

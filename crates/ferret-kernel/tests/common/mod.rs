@@ -6,8 +6,8 @@ use std::{io::Write as _, path::PathBuf};
 
 use ferret_bpf::{
     Insn, Reg, Size,
-    elf::{MapDef, ObjectDef, ProgramDef, write_object},
     insn::{AluOp, JmpOp, helper},
+    object::{MapDef, ObjectDef, ProgramDef},
 };
 use ferret_kernel::{Mount, ensure_tracefs, privileges};
 
@@ -59,18 +59,16 @@ pub fn program(
         name: name.into(),
         insns,
         map_relocations: relocs,
+        subprograms: Vec::new(),
     }
 }
 
-pub fn object(
-    maps: Vec<MapDef>,
-    programs: Vec<ProgramDef>,
-) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
-    Ok(write_object(&ObjectDef {
+pub fn object(maps: Vec<MapDef>, programs: Vec<ProgramDef>) -> ObjectDef {
+    ObjectDef {
         license: "GPL".into(),
         maps,
         programs,
-    })?)
+    }
 }
 
 /// `map[0] += 1` (u64 value in an array map at index `map_idx`), returns
@@ -94,7 +92,7 @@ pub fn count_insns(map_idx: usize, ret: i32) -> (Vec<Insn>, Vec<(usize, usize)>)
 }
 
 /// An object with one array map `counter` and one counting program.
-pub fn counter_object(section: &str, name: &str) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+pub fn counter_object(section: &str, name: &str) -> ObjectDef {
     let (insns, relocs) = count_insns(0, 0);
     object(
         vec![map("counter", MAP_ARRAY, 4, 8, 1)],
