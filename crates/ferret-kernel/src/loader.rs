@@ -486,8 +486,13 @@ fn load_error(p: &Program, e: io::Error, log: String) -> KernelError {
     if matches!(p.kind, ProgramKind::Fentry | ProgramKind::Fexit)
         && matches!(errno, Some(libc::EPERM | libc::EOPNOTSUPP | ENOTSUPP))
     {
+        let kind = if p.kind == ProgramKind::Fentry {
+            "fentry"
+        } else {
+            "fexit"
+        };
         return KernelError::Unavailable(format!(
-            "fentry/fexit is not available on this kernel (it refuses BPF trampolines: {e})"
+            "{kind} is not available on this kernel (it refuses BPF trampolines: {e})"
         ));
     }
     if !log.trim().is_empty() {

@@ -333,14 +333,19 @@ impl LoadedObject {
             &[ProgramKind::Kprobe, ProgramKind::KprobeMulti],
             "kprobe",
         )?;
-        if functions.is_empty() {
-            return Ok(0);
-        }
+        // Sorted and unique: the kernel looks every name up once, and a
+        // name given twice would count as not found.
+        let mut functions = functions.to_vec();
+        functions.sort_unstable();
+        functions.dedup();
         if !self.programs[i].multi {
-            for function in functions {
+            for function in &functions {
                 self.attach_kprobe(program, function, 0, retprobe)?;
             }
             return Ok(functions.len());
+        }
+        if functions.is_empty() {
+            return Ok(0);
         }
         let symbols = functions
             .iter()
@@ -349,7 +354,7 @@ impl LoadedObject {
         let fd = kprobe_multi_link(self.programs[i].loaded_fd()?, &symbols, retprobe).map_err(
             |source| KernelError::Attach {
                 program: program.into(),
-                target: match functions {
+                target: match functions.as_slice() {
                     [one] => format!("kprobe {one}"),
                     [first, ..] => format!("{} kprobes ({first}, ...)", functions.len()),
                     [] => String::new(),
