@@ -23,9 +23,6 @@ pub struct Mount {
 }
 
 /// Finds tracefs, mounting it at `/sys/kernel/tracing` if it is nowhere.
-///
-/// Must run before the first tracepoint attach: aya looks tracefs up once
-/// per process and remembers a miss.
 pub fn ensure_tracefs() -> Result<Mount> {
     for candidate in [TRACEFS, TRACEFS_OLD] {
         let path = Path::new(candidate);
