@@ -149,22 +149,19 @@ fn remove_stale_entries(events_file: &Path) {
     let Ok(text) = fs::read_to_string(events_file) else {
         return;
     };
-    for line in text.lines() {
-        // `p:ferret_123/p0 do_sys_open` or `r:...`.
-        let Some(name) = line.split_whitespace().next().and_then(|d| d.get(2..)) else {
-            continue;
-        };
-        let Some(pid) = name
-            .split('/')
-            .next()
-            .and_then(|g| g.strip_prefix("ferret_"))
-        else {
-            continue;
-        };
-        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
-            let _ = append_line(events_file, &format!("-:{name}"));
-        }
+    let alive = |pid: u32| Path::new("/proc").join(pid.to_string()).exists();
+    for name in text.lines().filter_map(|line| stale_entry(line, alive)) {
+        let _ = append_line(events_file, &format!("-:{name}"));
     }
+}
+
+/// The `GROUP/EVENT` of a probe definition line (`p:ferret_123/p0
+/// do_sys_open`) made by a ferret process that is not `alive`.
+fn stale_entry(line: &str, alive: impl Fn(u32) -> bool) -> Option<&str> {
+    let name = line.split_whitespace().next()?.get(2..)?;
+    let pid = name.split('/').next()?.strip_prefix("ferret_")?;
+    let pid = pid.parse().ok()?;
+    (!alive(pid)).then_some(name)
 }
 
 /// Makes a probe through tracefs; returns its event id and the entry.
@@ -496,6 +493,26 @@ mod tests {
         assert_eq!(parse_config_bit("config:9"), Some(9));
         assert_eq!(parse_config_bit("config:32-63"), None);
         assert_eq!(parse_config_bit("config1:0"), None);
+    }
+
+    #[test]
+    fn stale_entries_are_those_of_dead_ferrets() {
+        let alive = |pid| pid == 7;
+        assert_eq!(
+            stale_entry("p:ferret_12/p0 do_sys_open", alive),
+            Some("ferret_12/p0")
+        );
+        assert_eq!(
+            stale_entry("r:ferret_12/r3 /bin/bash:0x0000000000001234", alive),
+            Some("ferret_12/r3")
+        );
+        assert_eq!(stale_entry("p:ferret_7/p0 do_sys_open", alive), None);
+        assert_eq!(
+            stale_entry("p:kprobes/p_do_sys_open do_sys_open", alive),
+            None
+        );
+        assert_eq!(stale_entry("p:ferret_x/p0 f", alive), None);
+        assert_eq!(stale_entry("", alive), None);
     }
 
     #[test]

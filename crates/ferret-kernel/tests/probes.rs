@@ -168,6 +168,19 @@ fn file_offset_of(f: usize) -> Result<(PathBuf, u64), Box<dyn std::error::Error>
     Err("function not in any mapping".into())
 }
 
+/// A pid no process has.
+fn dead_pid() -> u32 {
+    (4_000_000..)
+        .find(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+        .unwrap_or(4_000_000)
+}
+
+fn append(path: &Path, line: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new().append(true).open(path)?;
+    writeln!(file, "{line}")
+}
+
 fn call_target(times: u64) {
     for i in 0..times {
         black_box(ferret_uprobe_target(black_box(i)));
@@ -181,6 +194,15 @@ fn uprobes_count_calls() -> TestResult {
     let Some(_) = kernel() else { return Ok(()) };
     let (binary, offset) = file_offset_of(ferret_uprobe_target as *const () as usize)?;
     let pid = std::process::id();
+    // A probe left by a ferret that was killed: removed before ours are
+    // made (this is the only test here that makes probes through tracefs).
+    let uprobe_events = Path::new("/sys/kernel/tracing/uprobe_events");
+    let dead = dead_pid();
+    let stale = format!("ferret_{dead}/p0");
+    append(
+        uprobe_events,
+        &format!("p:{stale} {}:{offset:#x}", binary.display()),
+    )?;
     for (section, retprobe, only_us, through_tracefs) in [
         ("uprobe/target", false, true, false),
         ("uretprobe/target", true, false, false),
@@ -202,6 +224,11 @@ fn uprobes_count_calls() -> TestResult {
         let ours = format!("ferret_{}/", std::process::id());
         assert!(!events.contains(&ours), "{case}: left behind:\n{events}");
     }
+    let events = std::fs::read_to_string(uprobe_events)?;
+    assert!(
+        !events.contains(&stale),
+        "{stale} is still there:\n{events}"
+    );
     let mut obj = load(&counter_object("uprobe/x", "missing"))?;
     let err = obj.attach_uprobe("missing", Path::new("/nonexistent/binary"), 0, false, None);
     assert!(matches!(err, Err(KernelError::Attach { .. })), "{err:?}");
