@@ -1,5 +1,6 @@
 //! bpftrace programs to eBPF: name resolution and types, probe expansion,
-//! lowering to instructions, and the ELF object the runtime loads.
+//! lowering to instructions, and the object (maps and programs) the runtime
+//! loads.
 //!
 //! The compiler is pure: everything it knows about the kernel comes through
 //! [`Target`], so it runs without root and its output can be tested in a
