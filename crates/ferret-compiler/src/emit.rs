@@ -33,6 +33,11 @@ impl Emitter {
         self.insns.extend(pair);
     }
 
+    /// The index the next instruction pushed will have.
+    pub fn next_index(&self) -> usize {
+        self.insns.len()
+    }
+
     pub fn new_label(&mut self) -> Label {
         self.labels.push(None);
         Label(self.labels.len() - 1)

@@ -10,10 +10,12 @@ mod emit;
 mod lower;
 pub mod probes;
 pub mod program;
+pub mod syscalls;
 pub mod target;
 pub mod types;
 
 pub use lower::{Options, compile};
 pub use program::{Attach, CompiledProgram, EventKind, MapInfo, MapKind, PrintfInfo, ProgramInfo};
+pub use syscalls::SyscallAbi;
 pub use target::{FixedTarget, Target, TracepointFormat};
 pub use types::Ty;

@@ -33,6 +33,9 @@ pub struct CompiledProgram {
     pub stack_map: Option<String>,
     /// Number of user-visible attach points (`Attached N probes`).
     pub attach_count: usize,
+    /// Entries the runtime writes into maps after loading the object and
+    /// before attaching anything: (map symbol, key, value).
+    pub map_entries: Vec<(String, Vec<u8>, Vec<u8>)>,
 }
 
 /// One kernel program and where it attaches.
@@ -60,6 +63,14 @@ pub enum Attach {
     Tracepoint {
         category: String,
         event: String,
+    },
+    /// `tracepoints` of the `syscalls:sys_enter_*` (`sys_exit_*` when
+    /// `exit`) tracepoints served by one program on the raw tracepoint
+    /// `sys_enter` (`sys_exit`). It finds its syscall in a table filled from
+    /// [`CompiledProgram::map_entries`] and returns at once for the others.
+    RawSyscalls {
+        exit: bool,
+        tracepoints: usize,
     },
     /// Fires every `period_ns` on one CPU.
     Interval {
@@ -102,7 +113,7 @@ impl Attach {
     /// process itself instead; begin/end and interval are not filtered.
     pub fn filters_pid_in_program(&self) -> bool {
         match self {
-            Attach::Tracepoint { .. } => true,
+            Attach::Tracepoint { .. } | Attach::RawSyscalls { .. } => true,
             Attach::Begin
             | Attach::End
             | Attach::Interval { .. }
@@ -110,6 +121,11 @@ impl Attach {
             | Attach::Software { .. }
             | Attach::Hardware { .. } => false,
         }
+    }
+
+    /// The raw tracepoint a [`Attach::RawSyscalls`] program attaches to.
+    pub fn raw_syscall_tracepoint(exit: bool) -> &'static str {
+        if exit { "sys_exit" } else { "sys_enter" }
     }
 }
 

@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use crate::syscalls::SyscallAbi;
+
 /// The kernel a program is compiled for.
 pub trait Target {
     /// Every tracepoint as `(category, event)`.
@@ -24,6 +26,12 @@ pub trait Target {
         let _ = path;
         None
     }
+    /// The syscall numbers and register layout of the kernel's
+    /// architecture, when ferret knows them: wide `syscalls:*` wildcards
+    /// then compile to one program on the raw syscall tracepoints.
+    fn syscall_abi(&self) -> Option<SyscallAbi> {
+        None
+    }
 }
 
 /// A target with a fixed set of tracepoints, for tests and `--dry-run`
@@ -36,6 +44,7 @@ pub struct FixedTarget {
     pub symbols: HashMap<String, u64>,
     /// Cgroup paths and their ids.
     pub cgroups: HashMap<String, u64>,
+    pub syscalls: Option<SyscallAbi>,
 }
 
 impl FixedTarget {
@@ -75,6 +84,10 @@ impl Target for FixedTarget {
 
     fn cgroup_id(&self, path: &str) -> Option<u64> {
         self.cgroups.get(path).copied()
+    }
+
+    fn syscall_abi(&self) -> Option<SyscallAbi> {
+        self.syscalls
     }
 }
 

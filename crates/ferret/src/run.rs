@@ -215,6 +215,12 @@ impl<'a> Session<'a> {
     ) -> Result<Self, Failure> {
         let kernel = |e: KernelError| Failure::Kernel(e.to_string());
         let object = ferret_kernel::load(&compiled.object).map_err(kernel)?;
+        for (map, key, value) in &compiled.map_entries {
+            object
+                .map(map)
+                .and_then(|m| m.update(key, value))
+                .map_err(kernel)?;
+        }
         let sink = Sink::new(
             settings.output.as_deref(),
             settings.format,
@@ -292,6 +298,10 @@ impl<'a> Session<'a> {
                     .object
                     .attach_tracepoint(&p.name, category, event)
                     .map(|()| 1),
+                Attach::RawSyscalls { exit, tracepoints } => self
+                    .object
+                    .attach_raw_tracepoint(&p.name, Attach::raw_syscall_tracepoint(*exit))
+                    .map(|()| *tracepoints),
                 Attach::Interval { period_ns } => self
                     .object
                     .attach_perf_event(

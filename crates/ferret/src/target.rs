@@ -4,7 +4,7 @@
 use std::cell::OnceCell;
 use std::path::PathBuf;
 
-use ferret_compiler::Target;
+use ferret_compiler::{SyscallAbi, Target};
 use ferret_kernel::tracefs;
 
 pub struct KernelTarget {
@@ -80,6 +80,34 @@ impl Target for KernelTarget {
         let meta = std::fs::metadata(path).ok()?;
         meta.is_dir().then(|| meta.ino())
     }
+
+    fn syscall_abi(&self) -> Option<SyscallAbi> {
+        match std::env::consts::ARCH {
+            // thread_info.status follows `flags` and, since Linux 5.11,
+            // `syscall_work`.
+            "x86_64" => Some(SyscallAbi::x86_64(if kernel_at_least(5, 11)? {
+                16
+            } else {
+                8
+            })),
+            "aarch64" => Some(SyscallAbi::aarch64()),
+            _ => None,
+        }
+    }
+}
+
+/// Whether the running kernel's release is at least `major.minor`; None
+/// when it cannot be read.
+fn kernel_at_least(major: u32, minor: u32) -> Option<bool> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::parse::<u32>);
+    let (Some(Ok(a)), Some(Ok(b))) = (parts.next(), parts.next()) else {
+        return None;
+    };
+    Some((a, b) >= (major, minor))
 }
 
 /// `CLOCK_MONOTONIC` in ns, the clock of `bpf_ktime_get_ns`.

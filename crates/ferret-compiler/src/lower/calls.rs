@@ -131,11 +131,14 @@ impl Lowerer<'_, '_> {
                 self.e.push(Insn::call(helper::GET_CURRENT_COMM));
                 TVal::new(Val::Mem(place), Ty::Str { cap: 16 })
             }
+            "probe" if self.group.is_some() => self.group_probe_name(),
             "probe" => {
+                // Every program of a probe gives it the same capacity.
+                let cap = self.probe_cap;
+                let place = self.alloc_mem(cap, false);
                 let name = self.probe.name.clone();
-                let mut v = self.string_literal(name.as_bytes());
-                v.literal = None;
-                v
+                self.write_bytes(place, name.as_bytes(), cap);
+                TVal::new(Val::Mem(place), Ty::Str { cap })
             }
             "kstack" => self.kstack(None, expr.span)?,
             "args" => {
@@ -149,6 +152,15 @@ impl Lowerer<'_, '_> {
                     format!("'{name}' is not available in {} probes", self.probe_kind()),
                 )
                 .with_label("not available here");
+                if let Attach::RawSyscalls { exit, .. } = self.probe.attach {
+                    d = d.with_help(match (name, exit) {
+                        ("retval", true) => "the syscall's return value is args.ret",
+                        ("retval", false) => {
+                            "a syscall's return value is args.ret in the tracepoint:syscalls:sys_exit_* probes"
+                        }
+                        _ => "tracepoint arguments are read with args.FIELD",
+                    });
+                }
                 if let Attach::Tracepoint { category, event } = &self.probe.attach {
                     let exit_call = event.strip_prefix("sys_exit_");
                     let enter_call = event.strip_prefix("sys_enter_");
@@ -170,7 +182,10 @@ impl Lowerer<'_, '_> {
                     format!("'{name}' is not available in {} probes", self.probe_kind()),
                 )
                 .with_label("not available here");
-                if matches!(self.probe.attach, Attach::Tracepoint { .. }) {
+                if matches!(
+                    self.probe.attach,
+                    Attach::Tracepoint { .. } | Attach::RawSyscalls { .. }
+                ) {
                     d = d.with_help("tracepoint arguments are read with args.FIELD");
                 }
                 return Err(d);
@@ -197,7 +212,7 @@ impl Lowerer<'_, '_> {
         match self.probe.attach {
             Attach::Begin => "begin",
             Attach::End => "end",
-            Attach::Tracepoint { .. } => "tracepoint",
+            Attach::Tracepoint { .. } | Attach::RawSyscalls { .. } => "tracepoint",
             Attach::Interval { .. } => "interval",
             Attach::Profile { .. } => "profile",
             Attach::Software { .. } => "software",
@@ -228,7 +243,18 @@ impl Lowerer<'_, '_> {
 
     /// `args.field` in a tracepoint probe, read straight from the record.
     pub fn tracepoint_arg(&mut self, field: &str, span: Span) -> Res<TVal> {
-        let Some(format) = &self.probe.format else {
+        // A group's program reads what its tracepoints share; otherwise it
+        // is typed (and checked) as its first tracepoint's program.
+        let mut probe = self.probe;
+        if let Some(group) = self.group {
+            if let Some(v) = self.group_arg(group, field) {
+                return v;
+            }
+            if let Some((_, first)) = group.members.first() {
+                probe = first;
+            }
+        }
+        let Some(format) = &probe.format else {
             return Err(Diagnostic::error(
                 span,
                 format!("'args' is not available in {} probes", self.probe_kind()),
@@ -237,9 +263,8 @@ impl Lowerer<'_, '_> {
         };
         let Some(f) = format.field(field).cloned() else {
             let names: Vec<&str> = format.fields.iter().map(|f| f.name.as_str()).collect();
-            let mut d =
-                Diagnostic::error(span, format!("{} has no field '{field}'", self.probe.name))
-                    .with_label("unknown field");
+            let mut d = Diagnostic::error(span, format!("{} has no field '{field}'", probe.name))
+                .with_label("unknown field");
             d = match closest(field, names.iter().copied()) {
                 Some(best) => d.with_help(format!("did you mean '{best}'?")),
                 None => d.with_help(format!("its fields are: {}", names.join(", "))),
@@ -518,7 +543,11 @@ impl Lowerer<'_, '_> {
     /// Syscall tracepoints carry user-space pointers; other probes' pointers
     /// are kernel addresses.
     fn user_pointers(&self) -> bool {
-        matches!(&self.probe.attach, Attach::Tracepoint { category, .. } if category == "syscalls")
+        match &self.probe.attach {
+            Attach::Tracepoint { category, .. } => category == "syscalls",
+            Attach::RawSyscalls { .. } => true,
+            _ => false,
+        }
     }
 
     /// Whether reads through pointer `v` go to user memory: as marked by

@@ -143,7 +143,7 @@ impl Lowerer<'_, '_> {
             "probetype" => arity(name, args, expr, 0..=0, "probetype").map(|()| {
                 let kind = match self.probe.attach {
                     Attach::Begin | Attach::End => "special",
-                    Attach::Tracepoint { .. } => "tracepoint",
+                    Attach::Tracepoint { .. } | Attach::RawSyscalls { .. } => "tracepoint",
                     Attach::Interval { .. } => "interval",
                     Attach::Profile { .. } => "profile",
                     Attach::Software { .. } => "software",

@@ -8,6 +8,7 @@ mod expr;
 mod funcs;
 mod maps;
 mod stmt;
+mod syscalls;
 mod value;
 
 use std::collections::HashMap;
@@ -22,6 +23,7 @@ use crate::probes::{ProbeResolver, ResolvedProbe};
 use crate::program::{Attach, CompiledProgram, MapInfo, MapKind, PrintfInfo, ProgramInfo};
 use crate::target::Target;
 use crate::types::Ty;
+use syscalls::{SyscallGroup, Unit};
 
 pub(crate) use value::{Place, TVal, Val};
 
@@ -60,9 +62,9 @@ impl Default for Options {
 }
 
 use ferret_bpf::insn::map_type::{
-    HASH as BPF_MAP_TYPE_HASH, PERCPU_ARRAY as BPF_MAP_TYPE_PERCPU_ARRAY,
-    PERCPU_HASH as BPF_MAP_TYPE_PERCPU_HASH, RINGBUF as BPF_MAP_TYPE_RINGBUF,
-    STACK_TRACE as BPF_MAP_TYPE_STACK_TRACE,
+    ARRAY as BPF_MAP_TYPE_ARRAY, HASH as BPF_MAP_TYPE_HASH,
+    PERCPU_ARRAY as BPF_MAP_TYPE_PERCPU_ARRAY, PERCPU_HASH as BPF_MAP_TYPE_PERCPU_HASH,
+    RINGBUF as BPF_MAP_TYPE_RINGBUF, STACK_TRACE as BPF_MAP_TYPE_STACK_TRACE,
 };
 
 /// Kernel-side maps every program may use, besides the user's.
@@ -77,6 +79,12 @@ pub(crate) enum SysMap {
     },
     Stacks,
     User(usize),
+    /// A syscall group's table: syscall number → the probe's name.
+    SyscallProbes {
+        id: usize,
+        value_size: u32,
+        max_entries: u32,
+    },
 }
 
 /// A user map as discovered so far.
@@ -107,6 +115,10 @@ pub(crate) struct Globals<'o> {
     pub obj_maps: Vec<MapDef>,
     pub obj_map_ids: HashMap<SysMap, usize>,
     pub scratch_size: [u32; 2],
+    /// Syscall group tables made so far.
+    pub syscall_tables: usize,
+    /// What the runtime writes into maps before attaching.
+    pub map_entries: Vec<(String, Vec<u8>, Vec<u8>)>,
 }
 
 impl Globals<'_> {
@@ -147,6 +159,18 @@ impl Globals<'_> {
                 key_size: 4,
                 value_size: 8 * crate::program::MAX_STACK_DEPTH,
                 max_entries: opts.max_map_keys,
+                map_flags: 0,
+            },
+            SysMap::SyscallProbes {
+                id,
+                value_size,
+                max_entries,
+            } => MapDef {
+                name: format!("ferret_syscalls_{id}"),
+                map_type: BPF_MAP_TYPE_ARRAY,
+                key_size: 4,
+                value_size,
+                max_entries,
                 map_flags: 0,
             },
             SysMap::User(id) => {
@@ -226,16 +250,21 @@ pub fn compile(
     };
     let mut resolver = ProbeResolver::new(target);
     let mut diags = Vec::new();
-    let mut probes: Vec<(&ast::Probe, Vec<ResolvedProbe>)> = Vec::new();
+    let syscall_abi = target.syscall_abi();
+    // Each probe's programs, and the capacity of its `probe` string: the
+    // same for all its programs, so the first one types it for the rest.
+    let mut probes: Vec<(&ast::Probe, Vec<Unit>, u32)> = Vec::new();
     for probe in &program.probes {
         let mut resolved = Vec::new();
         for ap in &probe.attach_points {
             match resolver.resolve(ap) {
-                Ok(r) => resolved.extend(r),
+                Ok(r) => resolved.extend(r.into_iter().map(|p| (ap.text.as_str(), p))),
                 Err(d) => diags.push(d),
             }
         }
-        probes.push((probe, resolved));
+        let longest = resolved.iter().map(|(_, p)| p.name.len()).max();
+        let probe_cap = crate::types::align8(longest.unwrap_or(0) as u32 + 1);
+        probes.push((probe, syscalls::plan(resolved, syscall_abi), probe_cap));
     }
     if !diags.is_empty() {
         return Err(diags);
@@ -257,13 +286,15 @@ pub fn compile(
         obj_maps: Vec::new(),
         obj_map_ids: HashMap::new(),
         scratch_size: [0, 0],
+        syscall_tables: 0,
+        map_entries: Vec::new(),
     };
     // Maps read before their assignment in source order have no type on the
     // first run; errors count only on the second, when every type is known.
     for run in 0..2 {
-        for (probe, resolved) in &probes {
-            for rp in resolved.iter().take(1) {
-                let mut l = Lowerer::new(&mut g, rp);
+        for (probe, units, probe_cap) in &probes {
+            for unit in units.iter().take(1) {
+                let mut l = Lowerer::new(&mut g, &unit.probe, unit.group.as_ref(), *probe_cap);
                 l.lower_probe(probe);
                 if run == 1 {
                     diags.append(&mut l.diags);
@@ -299,52 +330,74 @@ pub fn compile(
     let mut programs = Vec::new();
     let mut defs = Vec::new();
     let mut attach_count = 0;
-    for (probe, resolved) in &probes {
-        for rp in resolved {
-            attach_count += 1;
-            let mut l = Lowerer::new(&mut g, rp);
-            l.lower_probe(probe);
-            if !l.diags.is_empty() {
-                diags.append(&mut l.diags);
-                continue;
-            }
-            let name = format!("ferret_p{}", programs.len());
-            let (insns, relocs) = match l.finish() {
-                Ok(r) => r,
-                Err(d) => {
-                    diags.push(d.with_label("in this probe").clone());
-                    continue;
+    for (probe, units, probe_cap) in &probes {
+        let span = match (probe.attach_points.first(), probe.attach_points.last()) {
+            (Some(first), Some(last)) => first.span.to(last.span),
+            _ => probe.span,
+        };
+        for unit in units {
+            attach_count += unit.attach_count();
+            let mut build = |g: &mut Globals, rp: &ResolvedProbe, group: Option<&SyscallGroup>| {
+                let (printfs, print_values) = (g.printfs.len(), g.print_values.len());
+                let mut l = Lowerer::new(g, rp, group, *probe_cap);
+                l.lower_probe(probe);
+                if l.mixed_args {
+                    // Lowered again per tracepoint: forget this attempt.
+                    g.printfs.truncate(printfs);
+                    g.print_values.truncate(print_values);
+                    return false;
                 }
+                if !l.diags.is_empty() {
+                    diags.append(&mut l.diags);
+                    return true;
+                }
+                let name = format!("ferret_p{}", programs.len());
+                let (insns, relocs) = match l.finish() {
+                    Ok(r) => r,
+                    Err(d) => {
+                        diags.push(d.with_label("in this probe").clone());
+                        return true;
+                    }
+                };
+                let section = match &rp.attach {
+                    Attach::Begin | Attach::End | Attach::RawSyscalls { .. } => {
+                        format!("raw_tp/{name}")
+                    }
+                    Attach::Tracepoint { category, event } => {
+                        format!("tracepoint/{category}/{event}")
+                    }
+                    Attach::Interval { .. }
+                    | Attach::Profile { .. }
+                    | Attach::Software { .. }
+                    | Attach::Hardware { .. } => format!("perf_event/{name}"),
+                };
+                programs.push(ProgramInfo {
+                    name: name.clone(),
+                    probe: rp.name.clone(),
+                    span,
+                    attach: rp.attach.clone(),
+                    insns: insns.clone(),
+                    map_loads: relocs
+                        .iter()
+                        .map(|&(i, m)| (i, g.obj_maps[m].name.clone()))
+                        .collect(),
+                });
+                defs.push(ProgramDef {
+                    section,
+                    name,
+                    insns,
+                    map_relocations: relocs,
+                    subprograms: Vec::new(),
+                });
+                true
             };
-            let section = match &rp.attach {
-                Attach::Begin | Attach::End => format!("raw_tp/{name}"),
-                Attach::Tracepoint { category, event } => format!("tracepoint/{category}/{event}"),
-                Attach::Interval { .. }
-                | Attach::Profile { .. }
-                | Attach::Software { .. }
-                | Attach::Hardware { .. } => format!("perf_event/{name}"),
-            };
-            programs.push(ProgramInfo {
-                name: name.clone(),
-                probe: rp.name.clone(),
-                span: match (probe.attach_points.first(), probe.attach_points.last()) {
-                    (Some(first), Some(last)) => first.span.to(last.span),
-                    _ => probe.span,
-                },
-                attach: rp.attach.clone(),
-                insns: insns.clone(),
-                map_loads: relocs
-                    .iter()
-                    .map(|&(i, m)| (i, g.obj_maps[m].name.clone()))
-                    .collect(),
-            });
-            defs.push(ProgramDef {
-                section,
-                name,
-                insns,
-                map_relocations: relocs,
-                subprograms: Vec::new(),
-            });
+            if !build(&mut g, &unit.probe, unit.group.as_ref())
+                && let Some(group) = &unit.group
+            {
+                for (_, member) in &group.members {
+                    build(&mut g, member, None);
+                }
+            }
         }
     }
     if !diags.is_empty() {
@@ -395,6 +448,7 @@ pub fn compile(
         lost_map: g.obj_maps[lost].name.clone(),
         stack_map,
         attach_count,
+        map_entries: g.map_entries,
     })
 }
 
@@ -424,6 +478,13 @@ pub(crate) struct Lowerer<'g, 'o> {
     pub g: &'g mut Globals<'o>,
     pub e: Emitter,
     pub probe: &'g ResolvedProbe,
+    /// The syscall tracepoints this program serves, for a group's program.
+    pub group: Option<&'g SyscallGroup>,
+    /// Capacity of the `probe` string.
+    pub probe_cap: u32,
+    /// Set when the body reads an `args` field the group's tracepoints do
+    /// not share: the group must be one program per tracepoint instead.
+    pub mixed_args: bool,
     pub scopes: Vec<HashMap<String, (Ty, Place)>>,
     /// Bytes of stack in use below the frame pointer.
     pub stack_used: i32,
@@ -438,15 +499,27 @@ pub(crate) struct Lowerer<'g, 'o> {
 }
 
 impl<'g, 'o> Lowerer<'g, 'o> {
-    fn new(g: &'g mut Globals<'o>, probe: &'g ResolvedProbe) -> Self {
+    fn new(
+        g: &'g mut Globals<'o>,
+        probe: &'g ResolvedProbe,
+        group: Option<&'g SyscallGroup>,
+        probe_cap: u32,
+    ) -> Self {
         let mut e = Emitter::default();
         let exit_label = e.new_label();
         Self {
             g,
             e,
             probe,
+            group,
+            probe_cap,
+            mixed_args: false,
             scopes: vec![HashMap::new()],
-            stack_used: 8,
+            stack_used: if group.is_some() {
+                syscalls::GROUP_STACK
+            } else {
+                8
+            },
             scratch_used: 0,
             free_regs: TEMP_REGS.to_vec(),
             exit_label,
@@ -504,6 +577,8 @@ impl<'g, 'o> Lowerer<'g, 'o> {
             scratch_used,
             stack_used,
             probe,
+            group,
+            probe_cap,
             ..
         } = self;
         e.bind(exit_label);
@@ -520,7 +595,13 @@ impl<'g, 'o> Lowerer<'g, 'o> {
             return Err(too_far());
         }
         let mut pro = Emitter::default();
+        // Prologue jumps to the epilogue, the last two instructions of the
+        // body, patched once the prologue's length is known.
+        let mut to_epilogue = Vec::new();
         pro.push(Insn::store(Size::DW, Reg::FP, CTX_SLOT, Reg::R1));
+        if let Some(group) = group {
+            syscalls::emit_dispatch(g, &mut pro, &mut to_epilogue, group, probe_cap);
+        }
         if scratch_used > 0 {
             let interrupt = probe.attach.is_perf_event();
             let idx = g.obj_map(SysMap::Scratch { interrupt });
@@ -533,12 +614,15 @@ impl<'g, 'o> Lowerer<'g, 'o> {
             pro.push(Insn::alu64_imm(ferret_bpf::AluOp::Add, Reg::R2, -16));
             pro.push(Insn::call(ferret_bpf::insn::helper::MAP_LOOKUP_ELEM));
             pro.push(Insn::mov64_reg(Reg::R9, Reg::R0));
-            // Jump to the epilogue, the last two instructions of the body.
-            let skip = i16::try_from(body.len() - 2).map_err(|_| too_far())?;
-            pro.push(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, skip));
+            to_epilogue.push(pro.next_index());
+            pro.push(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0));
         }
         let (mut insns, mut relocs) = pro.finish().map_err(|_| too_far())?;
         let shift = insns.len();
+        for at in to_epilogue {
+            let epilogue = shift + body.len() - 2;
+            insns[at].off = i16::try_from(epilogue - at - 1).map_err(|_| too_far())?;
+        }
         insns.extend(body);
         relocs.extend(body_relocs.into_iter().map(|(i, m)| (i + shift, m)));
         Ok((insns, relocs))
