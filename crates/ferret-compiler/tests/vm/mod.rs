@@ -74,10 +74,13 @@ pub fn build(src: &str) -> CompiledProgram {
 }
 
 pub fn build_with(src: &str, ncpus: u64, opts: &Options) -> CompiledProgram {
+    build_for(src, &target(ncpus), opts)
+}
+
+pub fn build_for(src: &str, target: &FixedTarget, opts: &Options) -> CompiledProgram {
     let file = SourceFile::new("test.bt", src);
     let ast = parse(&file).unwrap_or_else(|d| panic!("parse error in {src:?}: {d:?}"));
-    compile(&ast, &target(ncpus), opts)
-        .unwrap_or_else(|d| panic!("compile error in {src:?}: {d:?}"))
+    compile(&ast, target, opts).unwrap_or_else(|d| panic!("compile error in {src:?}: {d:?}"))
 }
 
 use ferret_bpf::insn::map_type::{
@@ -135,6 +138,9 @@ impl FakeMap {
     }
 }
 
+/// Where in [`Machine::kernel_mem`] the current task's `task_struct` is.
+pub const TASK: usize = 2048;
+
 /// Bytes of memory map values live in; addresses inside it stay valid for
 /// the life of the machine.
 const ARENA_WORDS: usize = 1 << 19;
@@ -189,7 +195,7 @@ impl Machine {
             })
             .collect();
         maps.sort_by(|a, b| a.name.cmp(&b.name));
-        Self {
+        let mut machine = Self {
             maps,
             events: Vec::new(),
             ringbuf_full: false,
@@ -208,7 +214,20 @@ impl Machine {
             stack: 0..0,
             ctx: 0..0,
             faults: Vec::new(),
+        };
+        // What the runtime writes before attaching.
+        for (map, key, value) in &prog.map_entries {
+            let i = machine.map_index(map);
+            let entry = machine.insert(i, key.clone()).expect("room for the entry");
+            let addr = machine.addr(machine.slot(i, entry, 0));
+            assert!(machine.write(addr, value, "map_entries"));
         }
+        machine
+    }
+
+    /// What `get_current_task` returns: the address of `kernel_mem[TASK]`.
+    pub fn task_addr(&self) -> u64 {
+        self.kernel_addr(TASK)
     }
 
     fn map_index(&self, name: &str) -> usize {
@@ -574,6 +593,7 @@ impl Machine {
             _ if id == helper::GET_PRANDOM_U32 as u32 => 0x1234_5678,
             _ if id == helper::GET_CURRENT_CGROUP_ID as u32 => 0xc6,
             _ if id == helper::GET_STACKID as u32 => 7,
+            _ if id == helper::GET_CURRENT_TASK as u32 => self.task_addr(),
             _ => self.fault(format!("unexpected helper {id}")),
         }
     }
@@ -619,6 +639,7 @@ stub!(
 stub!(h_ktime_boot, helper::KTIME_GET_BOOT_NS as u32);
 stub!(h_ringbuf_output, helper::RINGBUF_OUTPUT as u32);
 stub!(h_lookup_percpu, MAP_LOOKUP_PERCPU_ELEM);
+stub!(h_current_task, helper::GET_CURRENT_TASK as u32);
 
 type Stub = fn(u64, u64, u64, u64, u64) -> u64;
 
@@ -647,6 +668,7 @@ const STUBS: &[(u32, Stub)] = &[
     (helper::KTIME_GET_BOOT_NS as u32, h_ktime_boot),
     (helper::RINGBUF_OUTPUT as u32, h_ringbuf_output),
     (MAP_LOOKUP_PERCPU_ELEM, h_lookup_percpu),
+    (helper::GET_CURRENT_TASK as u32, h_current_task),
 ];
 
 /// `prog`'s program number `index` as bytes for the interpreter: map loads
