@@ -181,7 +181,8 @@ fn an_argument_all_matched_syscalls_share() {
     );
 }
 
-/// `-d` shows the one program that serves a wide wildcard.
+/// `-d` shows the one program that serves a wide wildcard (`--dry-run`
+/// then stops once it is attached).
 #[test]
 fn a_wide_wildcard_is_one_program() {
     kernel!();
@@ -195,7 +196,7 @@ fn a_wide_wildcard_is_one_program() {
             "tracepoint:syscalls:sys_enter_*etxattr,tracepoint:syscalls:sys_enter_*removexattr",
         ),
     ] {
-        let out = run_prog(&["-d"], program, &["1"]);
+        let out = run_prog(&["-d", "--dry-run"], program, &["1"]);
         let headers: Vec<&str> = out.ok().lines().filter(|l| l.starts_with("; ")).collect();
         assert_eq!(headers, [format!("; {probe} (ferret_p0)")], "{out:#?}");
     }
