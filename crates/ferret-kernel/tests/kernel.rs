@@ -35,7 +35,6 @@ fn tracefs_lists_and_reads_formats() -> TestResult {
     }
     let took = start.elapsed();
     eprintln!("read {} formats in {took:?}", syscalls.len());
-    assert!(took < Duration::from_secs(1));
 
     assert!(tracefs::event_id(&tfs, "syscalls", "sys_enter_getppid")? > 0);
     assert!(tracefs::exists(&tfs, "syscalls", "sys_enter_getppid"));

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{TempDir, Tracer, gettid, kernel_or_skip, open_path, run_trigger, unique_name};
 
@@ -220,7 +220,6 @@ fn ksym_of_a_timer_function() {
 #[test]
 fn interval_and_profile_fire() {
     kernel!();
-    let started = Instant::now();
     let out = common::run_prog(
         &["-q"],
         "interval:ms:20 { @i = count(); } profile:hz:199 { @p = count(); } interval:ms:300 { exit(); }",
@@ -242,7 +241,6 @@ fn interval_and_profile_fire() {
         "interval:ms:20 fired {i} times in 300 ms"
     );
     assert!(p > 0, "profile never fired");
-    assert!(started.elapsed() < Duration::from_secs(10));
 }
 
 #[test]
