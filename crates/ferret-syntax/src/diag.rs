@@ -2,6 +2,7 @@
 //! expect: `file:line:col`, the source line, the span marked, a help line.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// A byte range `[start, end)` in one [`SourceFile`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -30,10 +31,32 @@ impl Span {
 
 /// A program's text and the name errors call it by (`stdin` for `-e` and
 /// `-`, as bpftrace does, or the script's path).
+///
+/// After preprocessing, `text` is what the parser reads and spans point
+/// into it; the file then also remembers the text as written and where
+/// macros were expanded, so diagnostics are shown against the original.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
     pub name: String,
     pub text: String,
+    origin: Option<Arc<Origin>>,
+}
+
+/// The text as written and how preprocessed offsets map back into it.
+#[derive(Debug)]
+struct Origin {
+    text: String,
+    /// In order of position; regions between them are copied unchanged.
+    expansions: Vec<Expansion>,
+}
+
+/// A macro use `written` (in the original text) replaced by `len` bytes at
+/// `at` in the preprocessed text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expansion {
+    pub at: u32,
+    pub len: u32,
+    pub written: Span,
 }
 
 impl SourceFile {
@@ -41,13 +64,81 @@ impl SourceFile {
         Self {
             name: name.into(),
             text: text.into(),
+            origin: None,
         }
     }
 
-    /// 1-based line and column (in characters) of a byte offset.
+    /// A preprocessed file: `text` as the parser sees it, `original` as
+    /// written, `expansions` in increasing order of `at`.
+    pub fn preprocessed(
+        name: impl Into<String>,
+        text: String,
+        original: String,
+        expansions: Vec<Expansion>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            text,
+            origin: Some(Arc::new(Origin {
+                text: original,
+                expansions,
+            })),
+        }
+    }
+
+    /// The text as written, before preprocessing.
+    pub fn original_text(&self) -> &str {
+        self.origin.as_ref().map_or(&self.text, |o| &o.text)
+    }
+
+    /// Where a span of the parsed text was written: a span inside a macro
+    /// expansion becomes the macro's use.
+    pub fn original_span(&self, span: Span) -> Span {
+        let Some(origin) = &self.origin else {
+            return span;
+        };
+        let map = |offset: u32, is_end: bool| -> u32 {
+            // The last expansion starting before the offset (at or before,
+            // for a start).
+            let n = origin
+                .expansions
+                .partition_point(|e| e.at < offset || (!is_end && e.at == offset));
+            let Some(e) = n.checked_sub(1).map(|i| origin.expansions[i]) else {
+                return offset;
+            };
+            let end = e.at + e.len;
+            if offset < end || (is_end && offset == end) {
+                if is_end {
+                    e.written.end
+                } else {
+                    e.written.start
+                }
+            } else {
+                offset - end + e.written.end
+            }
+        };
+        let start = map(span.start, false);
+        Span {
+            start,
+            end: map(span.end, true).max(start),
+        }
+    }
+
+    /// Whether `span` starts inside text a macro produced.
+    pub fn in_expansion(&self, span: Span) -> bool {
+        self.origin.as_ref().is_some_and(|o| {
+            o.expansions
+                .iter()
+                .any(|e| e.at <= span.start && span.start < e.at + e.len)
+        })
+    }
+
+    /// 1-based line and column (in characters) of a byte offset in the
+    /// original text.
     pub fn line_col(&self, offset: u32) -> (usize, usize) {
-        let offset = (offset as usize).min(self.text.len());
-        let before = &self.text[..floor_char_boundary(&self.text, offset)];
+        let text = self.original_text();
+        let offset = (offset as usize).min(text.len());
+        let before = &text[..floor_char_boundary(text, offset)];
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let col = before[line_start..].chars().count() + 1;
@@ -193,19 +284,20 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 fn render(d: &Diagnostic, file: &SourceFile) -> String {
     use fmt::Write as _;
-    let (line, col) = file.line_col(d.span.start);
+    let span = file.original_span(d.span);
+    let (line, col) = file.line_col(span.start);
     let mut out = String::new();
     let _ = writeln!(
         out,
         "{}:{}:{}: {}: {}",
         file.name, line, col, d.severity, d.message
     );
-    let src_line = file.text.lines().nth(line - 1).unwrap_or("");
+    let src_line = file.original_text().lines().nth(line - 1).unwrap_or("");
     let gutter = line.to_string().len();
     let pad = " ".repeat(gutter);
     let _ = writeln!(out, "{pad} |");
     let _ = writeln!(out, "{line} | {src_line}");
-    let (end_line, end_col) = file.line_col(d.span.end);
+    let (end_line, end_col) = file.line_col(span.end);
     let width = if end_line == line {
         end_col.saturating_sub(col).max(1)
     } else {
@@ -216,13 +308,20 @@ fn render(d: &Diagnostic, file: &SourceFile) -> String {
         let _ = write!(out, " {label}");
     }
     out.push('\n');
-    if d.help.is_some() || !d.notes.is_empty() {
+    let expansion_note = file
+        .in_expansion(d.span)
+        .then_some("in the expansion of this macro");
+    if d.help.is_some() || !d.notes.is_empty() || expansion_note.is_some() {
         let _ = writeln!(out, "{pad} |");
     }
     if let Some(help) = &d.help {
         let _ = writeln!(out, "{pad} = help: {help}");
     }
-    for note in &d.notes {
+    for note in expansion_note
+        .iter()
+        .copied()
+        .chain(d.notes.iter().map(String::as_str))
+    {
         let _ = writeln!(out, "{pad} = note: {note}");
     }
     out

@@ -20,7 +20,18 @@ use crate::{Failure, signals};
 
 /// Runs a program; returns the exit code (`exit(N)`'s N).
 pub fn run(settings: &RunSettings) -> Result<i32, Failure> {
-    let file = read_source(&settings.source)?;
+    let written = read_source(&settings.source)?;
+    let pre = ferret_syntax::preprocess(&written)
+        .map_err(|d| Failure::Diagnostics(written.clone(), d))?;
+    let file = pre.file;
+    for w in &pre.warnings {
+        eprint!("{}", w.render(&written));
+    }
+    if settings.verbose {
+        for include in &pre.skipped_includes {
+            eprintln!("skipped #include {include}: kernel types come from BTF");
+        }
+    }
     let ast = ferret_syntax::parse(&file).map_err(|d| Failure::Diagnostics(file.clone(), d))?;
     // The followed process comes first: its pid is compiled in (`cpid`,
     // the `-p` filter). A `-c` child waits before exec until attach.
