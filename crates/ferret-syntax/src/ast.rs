@@ -3,10 +3,75 @@
 
 use crate::Span;
 
-/// A whole script: probes in source order.
-#[derive(Debug, Clone, PartialEq)]
+/// A whole script: probes in source order, and the top-level items around
+/// them. Macros are already expanded into the probes that use them.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Program {
     pub probes: Vec<Probe>,
+    /// The `config = { ... }` block's settings, in order.
+    pub config: Vec<ConfigItem>,
+    /// `let @m = hash(N);` declarations.
+    pub map_decls: Vec<MapDecl>,
+    /// `macro name(params) { ... }` definitions.
+    pub macros: Vec<Macro>,
+}
+
+/// `key = value` in a `config` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigItem {
+    pub key: String,
+    pub key_span: Span,
+    pub value: ConfigValue,
+    pub value_span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigValue {
+    Int(u64),
+    Str(String),
+    Bool(bool),
+    /// A bare word, like `perf` in `stack_mode = perf`.
+    Ident(String),
+}
+
+/// `let @name = kind(max_entries);`
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapDecl {
+    /// The map's name without `@` (empty for `@`).
+    pub name: String,
+    pub name_span: Span,
+    /// `hash`, `lruhash`, `percpuhash` or `percpulruhash`.
+    pub kind: String,
+    pub kind_span: Span,
+    pub max_entries: u64,
+    pub span: Span,
+}
+
+/// `macro name(params) { body }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Macro {
+    pub name: String,
+    pub name_span: Span,
+    pub params: Vec<MacroParam>,
+    /// A block expression (`ExprKind::Block`).
+    pub body: Expr,
+    pub span: Span,
+}
+
+/// One macro parameter: `$x` (a variable the macro may change), `@m` (a
+/// map) or `x` (any expression, substituted where `x` appears).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MacroParam {
+    pub kind: MacroParamKind,
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MacroParamKind {
+    Var,
+    Map,
+    Expr,
 }
 
 /// `attach[, attach...] [/predicate/] { body }`
@@ -173,6 +238,12 @@ pub enum ExprKind {
     Offsetof {
         ty: TypeName,
         fields: Vec<String>,
+    },
+    /// `{ stmts; value }`: a block whose value is its last expression
+    /// (written without `;`), or no value.
+    Block {
+        stmts: Vec<Stmt>,
+        value: Option<Box<Expr>>,
     },
 }
 

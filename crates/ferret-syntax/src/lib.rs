@@ -4,6 +4,7 @@
 pub mod ast;
 pub mod diag;
 mod lexer;
+mod macros;
 mod parser;
 pub mod preprocess;
 

@@ -29,10 +29,9 @@ const KEYWORDS: &[&str] = &[
     "sizeof", "offsetof",
 ];
 
-/// Top-level constructs of bpftrace that are not probes.
-const TOP_LEVEL_WORDS: &[&str] = &[
-    "config", "import", "macro", "struct", "union", "enum", "let",
-];
+/// Top-level constructs of bpftrace that are not probes and that ferret
+/// does not parse yet.
+const TOP_LEVEL_WORDS: &[&str] = &["struct", "union", "enum"];
 
 /// Words that can only start a type, so `(` followed by one is a cast.
 const TYPE_WORDS: &[&str] = &[
@@ -75,11 +74,14 @@ pub fn parse(file: &SourceFile) -> Result<Program, Vec<Diagnostic>> {
 
 fn parse_here(file: &SourceFile) -> Result<Program, Vec<Diagnostic>> {
     let mut parser = Parser::new(file);
-    let program = parser.program();
+    let mut program = parser.program();
     let mut errors = parser.errors;
     errors.extend(parser.lexer.take_diags());
     if errors.is_empty() {
-        return Ok(program);
+        errors = crate::macros::expand(&mut program);
+        if errors.is_empty() {
+            return Ok(program);
+        }
     }
     errors.sort_by_key(|d| (d.span.start, d.span.end));
     // Re-lexing after the parser drops its lookahead can report a lexer
@@ -288,19 +290,25 @@ impl<'a> Parser<'a> {
     // ---- probes ----
 
     fn program(&mut self) -> Program {
-        let mut probes = Vec::new();
+        let mut program = Program::default();
+        let mut items = items::Order::default();
         loop {
             self.reset_lookahead();
             self.lexer.skip_trivia();
             if self.lexer.pos() >= self.text.len() || self.too_many_errors() {
                 break;
             }
+            if self.top_level_item(&mut program, &mut items) {
+                continue;
+            }
+            items.saw_main_item();
             match self.probe() {
-                Ok(Some(probe)) => probes.push(probe),
+                Ok(Some(probe)) => program.probes.push(probe),
                 Ok(None) => {}
                 Err(Failed) => break,
             }
         }
+        let probes = &program.probes;
         if probes.is_empty() && self.errors.is_empty() && self.lexer.diag_count() == 0 {
             self.errors.push(
                 Diagnostic::error(Span::new(0, 0), "no probes in program")
@@ -310,7 +318,7 @@ impl<'a> Parser<'a> {
                     ),
             );
         }
-        Program { probes }
+        program
     }
 
     /// Parses one probe. `Ok(None)` means it was malformed and skipped;
@@ -493,9 +501,16 @@ impl<'a> Parser<'a> {
     // ---- statements ----
 
     fn block(&mut self) -> PResult<Block> {
+        self.block_and_tail().map(|(block, _)| block)
+    }
+
+    /// A block, and whether its last statement is an expression written
+    /// without `;` (the value of a block expression).
+    fn block_and_tail(&mut self) -> PResult<(Block, bool)> {
         let open = self.expect(&T::LBrace, "'{'")?;
         self.nested(|p| {
             let mut stmts = Vec::new();
+            let mut tail = false;
             loop {
                 if p.too_many_errors() {
                     return Err(Failed);
@@ -514,10 +529,12 @@ impl<'a> Parser<'a> {
                         break;
                     }
                     T::Semi => {
+                        tail = false;
                         p.bump();
                     }
                     _ => match p.stmt() {
                         Ok((stmt, needs_semi)) => {
+                            tail = matches!(stmt.kind, StmtKind::Expr(_)) && p.at(&T::RBrace);
                             stmts.push(stmt);
                             if needs_semi && !p.stmt_end() {
                                 p.recover_stmt();
@@ -527,10 +544,34 @@ impl<'a> Parser<'a> {
                     },
                 }
             }
-            Ok(Block {
-                stmts,
-                span: p.span_from(open.span),
-            })
+            Ok((
+                Block {
+                    stmts,
+                    span: p.span_from(open.span),
+                },
+                tail,
+            ))
+        })
+    }
+
+    /// `{ stmts; value }` as an expression.
+    fn block_expr(&mut self) -> PResult<Expr> {
+        let (block, tail) = self.block_and_tail()?;
+        let mut stmts = block.stmts;
+        let value = match stmts.pop() {
+            Some(Stmt {
+                kind: StmtKind::Expr(e),
+                ..
+            }) if tail => Some(Box::new(e)),
+            Some(other) => {
+                stmts.push(other);
+                None
+            }
+            None => None,
+        };
+        Ok(Expr {
+            kind: ExprKind::Block { stmts, value },
+            span: block.span,
         })
     }
 
@@ -663,7 +704,15 @@ impl<'a> Parser<'a> {
             _ => None,
         };
         let Some(op) = op else {
-            return simple(self, StmtKind::Expr(target));
+            let is_block = matches!(target.kind, ExprKind::Block { .. });
+            let span = self.span_from(start);
+            return Ok((
+                Stmt {
+                    kind: StmtKind::Expr(target),
+                    span,
+                },
+                !is_block,
+            ));
         };
         self.bump();
         self.check_assignable(&target, op.is_none());
@@ -777,9 +826,12 @@ impl<'a> Parser<'a> {
         let name_span = self.peek().span;
         if let T::Map(_) = self.peek_kind() {
             self.report(
-                Diagnostic::error(name_span, "map declarations are not supported")
+                Diagnostic::error(name_span, "maps are declared at the top level")
                     .with_label("a map cannot be declared here")
-                    .with_help("maps are created by assigning to them: '@name = ...'"),
+                    .with_help(
+                        "declare it before the probes, like 'let @m = hash(100);', \
+                         or create it by assigning to it: '@m = ...'",
+                    ),
             );
             return Err(Failed);
         }
@@ -1108,6 +1160,7 @@ impl<'a> Parser<'a> {
             }
             T::Ident(name) => return self.word(name, span),
             T::LParen => return self.paren(),
+            T::LBrace => return self.block_expr(),
             _ => {
                 let d = self.expected("an expression", &token);
                 self.report(d);
@@ -1308,7 +1361,11 @@ fn apply(operands: &mut Vec<Expr>, op: BinOp) {
     });
 }
 
+mod items;
+
 #[cfg(test)]
 mod error_tests;
+#[cfg(test)]
+mod item_tests;
 #[cfg(test)]
 mod tests;

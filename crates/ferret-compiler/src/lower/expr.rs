@@ -130,6 +130,7 @@ impl Lowerer<'_, '_> {
                 increment,
                 prefix,
             } => self.inc_dec(target, *increment, *prefix),
+            ExprKind::Block { stmts, value } => self.block_value(stmts, value.as_deref()),
             ExprKind::SizeofType(ty) => {
                 let size = match (ty.pointer_depth, int_type(&ty.name), ty.name.as_str()) {
                     (1.., _, _) => Some(8),

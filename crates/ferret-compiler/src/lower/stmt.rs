@@ -24,6 +24,24 @@ impl Lowerer<'_, '_> {
         self.scopes.pop();
     }
 
+    /// A block expression: its statements in a scope of their own, then
+    /// its value. Memory is never reused within a program, so a value held
+    /// in a block's variable stays valid after the scope ends.
+    pub fn block_value(&mut self, stmts: &[Stmt], value: Option<&Expr>) -> Res<TVal> {
+        self.scopes.push(HashMap::new());
+        for stmt in stmts {
+            if let Err(d) = self.lower_stmt(stmt) {
+                self.diags.push(d);
+            }
+        }
+        let v = match value {
+            Some(e) => self.eval(e),
+            None => Ok(TVal::new(super::Val::Imm(0), Ty::None)),
+        };
+        self.scopes.pop();
+        v
+    }
+
     fn lower_stmt(&mut self, stmt: &Stmt) -> Res<()> {
         match &stmt.kind {
             StmtKind::Expr(e) => {

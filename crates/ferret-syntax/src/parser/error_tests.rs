@@ -3,7 +3,7 @@
 use crate::{SourceFile, parse};
 
 /// Every error of `src`, rendered, as lines.
-fn errors(src: &str) -> Vec<String> {
+pub(super) fn errors(src: &str) -> Vec<String> {
     let file = SourceFile::new("stdin", src);
     match parse(&file) {
         Ok(_) => panic!("{src:?} parsed without errors"),
@@ -455,21 +455,6 @@ fn unterminated_comment() {
             "  | ^^ this comment is never closed",
             "  |",
             "  = help: close it with '*/'",
-        ],
-    );
-}
-
-#[test]
-fn top_level_config() {
-    check(
-        "config = { max_strlen = 64 }\nBEGIN { }",
-        &[
-            "stdin:1:1: error: 'config' is not supported yet",
-            "  |",
-            "1 | config = { max_strlen = 64 }",
-            "  | ^^^^^^ not a probe",
-            "  |",
-            "  = help: only probes are supported at the top level for now",
         ],
     );
 }

@@ -4,7 +4,7 @@
 use crate::ast::{Expr, ExprKind, Probe, Program, Stmt, StmtKind, TypeName, UnaryOp};
 use crate::{SourceFile, Span, parse};
 
-fn program(src: &str) -> Program {
+pub(super) fn program(src: &str) -> Program {
     let file = SourceFile::new("stdin", src);
     match parse(&file) {
         Ok(p) => p,
@@ -54,7 +54,7 @@ fn list(items: &[Expr]) -> String {
     items.iter().map(sexp).collect::<Vec<_>>().join(" ")
 }
 
-fn sexp(e: &Expr) -> String {
+pub(super) fn sexp(e: &Expr) -> String {
     match &e.kind {
         ExprKind::Int(n) => n.to_string(),
         ExprKind::Str(b) => format!("{:?}", String::from_utf8_lossy(b)),
@@ -109,6 +109,49 @@ fn sexp(e: &Expr) -> String {
         ExprKind::Offsetof { ty: t, fields } => {
             format!("(offsetof {} {})", ty(t), fields.join("."))
         }
+        ExprKind::Block { stmts, value } => {
+            let mut parts: Vec<String> = stmts.iter().map(stmt_sexp).collect();
+            if let Some(v) = value {
+                parts.push(format!("=> {}", sexp(v)));
+            }
+            format!("{{{}}}", parts.join("; "))
+        }
+    }
+}
+
+/// A statement inside a block expression, compactly.
+pub(super) fn stmt_sexp(s: &Stmt) -> String {
+    match &s.kind {
+        StmtKind::Expr(e) => sexp(e),
+        StmtKind::Assign { target, op, value } => format!(
+            "({}= {} {})",
+            op.map_or("", |o| o.symbol()),
+            sexp(target),
+            sexp(value)
+        ),
+        StmtKind::Let { name, value, .. } => match value {
+            Some(v) => format!("(let ${name} {})", sexp(v)),
+            None => format!("(let ${name})"),
+        },
+        StmtKind::If { cond, then, .. } => format!(
+            "(if {} {{{}}})",
+            sexp(cond),
+            then.stmts
+                .iter()
+                .map(stmt_sexp)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        StmtKind::ForMap { var, map, body } => format!(
+            "(for ${var} {} {{{}}})",
+            sexp(map),
+            body.stmts
+                .iter()
+                .map(stmt_sexp)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        other => format!("{other:?}"),
     }
 }
 
