@@ -6,8 +6,10 @@
 //! [`Target`], so it runs without root and its output can be tested in a
 //! userspace eBPF VM.
 
+pub mod config;
 mod emit;
 mod lower;
+pub mod params;
 pub mod probes;
 pub mod program;
 pub mod syscalls;

@@ -91,6 +91,10 @@ pub const HARDWARE_EVENTS: &[PerfEventName] = &[
 pub struct ProbeResolver<'t> {
     target: &'t dyn Target,
     tracepoints: Option<Vec<(String, String)>>,
+    /// Set when the last [`Self::resolve`] failed because the probe does
+    /// not exist (which `missing_probes` may forgive), not because it is
+    /// malformed.
+    pub missing: bool,
 }
 
 impl<'t> ProbeResolver<'t> {
@@ -98,13 +102,24 @@ impl<'t> ProbeResolver<'t> {
         Self {
             target,
             tracepoints: None,
+            missing: false,
         }
     }
 
     pub fn resolve(&mut self, ap: &AttachPoint) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+        self.missing = false;
         let text = ap.text.as_str();
         let err = |msg: String| Diagnostic::error(ap.span, msg);
-        let lower = text.to_ascii_lowercase();
+        // `end:*` is `end`, as in bpftrace.
+        let lower = text.to_ascii_lowercase().trim_end_matches(":*").to_owned();
+        if let Some((special @ ("begin" | "end"), rest)) = lower.split_once(':') {
+            let found = rest.split(':').count();
+            return Err(err(format!(
+                "{special} probe type requires 0 arguments, found {found}"
+            ))
+            .with_label("unexpected arguments")
+            .with_help(format!("write '{special}' alone")));
+        }
         if lower == "begin" || lower == "end" {
             return Ok(vec![ResolvedProbe {
                 name: lower.clone(),
@@ -253,6 +268,7 @@ impl<'t> ProbeResolver<'t> {
             Vec::new()
         };
         if matches.is_empty() {
+            self.missing = true;
             let known_cat = all.iter().any(|(c, _)| glob_match(cat, c));
             let list = if known_cat {
                 format!("list them with: ferret -l 'tracepoint:{cat}:*'")

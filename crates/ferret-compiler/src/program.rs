@@ -31,11 +31,16 @@ pub struct CompiledProgram {
     pub lost_map: String,
     /// Name of the stack trace map, when any program takes stacks.
     pub stack_map: Option<String>,
+    /// Name of the per-CPU array counting, per user map, the updates
+    /// refused because the map was full (index: `MapId`).
+    pub full_map: Option<String>,
     /// Number of user-visible attach points (`Attached N probes`).
     pub attach_count: usize,
     /// Entries the runtime writes into maps after loading the object and
     /// before attaching anything: (map symbol, key, value).
     pub map_entries: Vec<(String, Vec<u8>, Vec<u8>)>,
+    /// Warnings about the script (skipped probes, unused declarations).
+    pub warnings: Vec<ferret_syntax::Diagnostic>,
 }
 
 /// One kernel program and where it attaches.
@@ -202,6 +207,12 @@ pub struct MapInfo {
     /// Stored in a one-slot per-CPU array ([`MapKind::uses_array`]): an
     /// all-zero slot means the map was never updated.
     pub array: bool,
+    /// Where the map is first used, for warnings about it at run time.
+    pub span: ferret_syntax::Span,
+    /// The most keys the kernel map holds.
+    pub max_entries: u32,
+    /// Whether a `let @m = kind(N);` declaration sized it.
+    pub declared: bool,
 }
 
 /// One `printf` call site (or `system`, `cat`, `errorf`, `warnf`, which

@@ -179,13 +179,11 @@ impl Stream {
     }
 }
 
-/// A symbolized stack as one string: a leading newline, then each frame
-/// indented by 8 spaces on its own line.
+/// A stack as one string: a leading newline, then each frame's line.
 pub(crate) fn stack_text(frames: &[String]) -> Vec<u8> {
-    let mut s = Vec::with_capacity(1 + frames.iter().map(|f| f.len() + 9).sum::<usize>());
+    let mut s = Vec::with_capacity(1 + frames.iter().map(|f| f.len() + 1).sum::<usize>());
     s.push(b'\n');
     for f in frames {
-        s.extend_from_slice(b"        ");
         s.extend_from_slice(f.as_bytes());
         s.push(b'\n');
     }

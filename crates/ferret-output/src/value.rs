@@ -12,8 +12,10 @@ pub enum Value {
     /// String bytes up to (not including) the first NUL.
     Str(Vec<u8>),
     Tuple(Vec<Value>),
-    /// A symbolized kernel stack, innermost frame first, each already
-    /// formatted as bpftrace does (`do_sys_openat2+123`).
+    /// A kernel stack, innermost frame first, each frame the whole line
+    /// bpftrace prints for it in the chosen stack mode
+    /// (`        do_sys_openat2+123`, `\tffffffff81234567 do_sys_openat2+123`
+    /// or `ffffffff81234567`).
     Stack(Vec<String>),
     /// A symbol name (from `ksym`), printed as is.
     Sym(String),

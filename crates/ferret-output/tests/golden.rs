@@ -207,7 +207,13 @@ fn printf_char_pointer_string() {
     let t = Value::Tuple(vec![Value::Int(1), Value::Int(-2)]);
     assert_eq!(pf("%+s", &[t]), "(+1, -2)");
     assert_eq!(
-        pf("%s", &[Value::Stack(vec!["f+1".into(), "g+2".into()])]),
+        pf(
+            "%s",
+            &[Value::Stack(vec![
+                "        f+1".into(),
+                "        g+2".into()
+            ])]
+        ),
         "\n        f+1\n        g+2\n"
     );
     // A non-number under an integer conversion.
@@ -293,7 +299,7 @@ fn values() {
         "A\\x0a\\xff"
     );
     assert_eq!(
-        format_value(&Value::Stack(vec!["a+1".into()])),
+        format_value(&Value::Stack(vec!["        a+1".into()])),
         "\n        a+1\n"
     );
 }
@@ -567,8 +573,8 @@ fn keys() {
         "@",
         vec![(
             Some(Value::Stack(vec![
-                "do_sys_openat2+123".into(),
-                "__x64_sys_openat+85".into(),
+                "        do_sys_openat2+123".into(),
+                "        __x64_sys_openat+85".into(),
             ])),
             MapValue::Count(12),
         )],

@@ -166,6 +166,9 @@ pub enum Command {
 pub struct RunSettings {
     pub source: Source,
     pub positional: Vec<String>,
+    /// `--name=value` and `--name` words after the program (without the
+    /// dashes), for `getopt`.
+    pub named: Vec<String>,
     pub output: Option<PathBuf>,
     pub format: OutputFormat,
     pub quiet: bool,
@@ -267,10 +270,16 @@ impl RawArgs {
                 }
             },
         };
+        // As bpftrace: after the program, `--name[=value]` words are named
+        // parameters and the others positional ones.
+        let (named, positional): (Vec<String>, Vec<String>) = rest
+            .filter(|w| w != "--")
+            .partition(|w| w.starts_with("--"));
         Ok(Settings {
             command: Command::Run(Box::new(RunSettings {
                 source,
-                positional: rest.collect(),
+                positional,
+                named: named.into_iter().map(|w| w[2..].to_owned()).collect(),
                 output: self.output,
                 format,
                 quiet: self.quiet,
@@ -314,6 +323,16 @@ mod tests {
         };
         assert_eq!(run.source, Source::File("script.bt".into()));
         assert_eq!(run.positional, ["1", "2"]);
+    }
+
+    #[test]
+    fn named_parameters_after_double_dash() {
+        let s = resolve(&["-e", "begin { }", "p1", "--", "--aa=20", "--bb", "-3"]).unwrap();
+        let Command::Run(run) = s.command else {
+            panic!()
+        };
+        assert_eq!(run.positional, ["p1", "-3"]);
+        assert_eq!(run.named, ["aa=20", "bb"]);
     }
 
     #[test]

@@ -3,13 +3,17 @@
 
 use std::collections::BTreeMap;
 
+use ferret_compiler::config::StackMode;
 use ferret_compiler::types::tuple_layout;
-use ferret_compiler::{MapInfo, MapKind, Ty};
+use ferret_compiler::{MapInfo, MapKind, Options, Ty};
 use ferret_kernel::KernelSymbols;
 use ferret_output::{MapDump, MapEntry, MapValue, Value};
 
 /// Turns stack ids and addresses into symbol names; kallsyms is read only
 /// when the first stack or ksym needs it.
+///
+/// It also carries the config settings that change how values print:
+/// `stack_mode`, and the trailer for strings `max_strlen` cut short.
 pub struct Symbolizer {
     pub stacks: Option<ferret_kernel::RawMap>,
     pub ksyms: Option<KernelSymbols>,
@@ -22,6 +26,10 @@ pub struct Symbolizer {
     pub max_strlen: usize,
     /// `/etc/passwd`'s uid to name, read on first need.
     pub users: Option<Vec<(u64, String)>>,
+    pub stack_mode: StackMode,
+    /// A string `str()` read that filled its buffer: its length, the
+    /// capacity of such strings, and what to append when printing it.
+    pub truncated: Option<(usize, u32, String)>,
 }
 
 impl Symbolizer {
@@ -34,7 +42,23 @@ impl Symbolizer {
             boot_wall_ns: crate::timefmt::boot_wall_ns(),
             max_strlen: 1024,
             users: None,
+            stack_mode: StackMode::Bpftrace,
+            truncated: None,
         }
+    }
+
+    /// Prints as the config in `opts` asks.
+    pub fn configured(mut self, opts: &Options) -> Self {
+        self.stack_mode = opts.stack_mode;
+        self.max_strlen = opts.max_strlen as usize;
+        self.truncated = (opts.max_strlen < 1024).then(|| {
+            (
+                opts.max_strlen as usize,
+                ferret_compiler::types::align8(opts.str_read_len()),
+                opts.str_trunc_trailer.clone(),
+            )
+        });
+        self
     }
 
     /// The name of user `uid`, empty when unknown (as bpftrace).
@@ -86,7 +110,11 @@ impl Symbolizer {
         let frames = ips
             .into_iter()
             .take(usize::from(limit))
-            .map(|ip| self.symbol(ip, true))
+            .map(|ip| match self.stack_mode {
+                StackMode::Bpftrace => format!("        {}", self.symbol(ip, true)),
+                StackMode::Perf => format!("\t{ip:x} {}", self.symbol(ip, true)),
+                StackMode::Raw => format!("{ip:x}"),
+            })
             .collect();
         Value::Stack(frames)
     }
@@ -120,7 +148,14 @@ pub fn value(bytes: &[u8], off: usize, ty: &Ty, sym: &mut Symbolizer) -> Value {
             let end = (off + *cap as usize).min(bytes.len());
             let s = bytes.get(off..end).unwrap_or_default();
             let n = s.iter().position(|&b| b == 0).unwrap_or(s.len());
-            Value::Str(s[..n].to_vec())
+            let mut text = s[..n].to_vec();
+            if let Some((full, str_cap, trailer)) = &sym.truncated
+                && n == *full
+                && cap == str_cap
+            {
+                text.extend_from_slice(trailer.as_bytes());
+            }
+            Value::Str(text)
         }
         Ty::Tuple(elems) => {
             let (offs, _) = tuple_layout(elems);
@@ -338,6 +373,9 @@ mod tests {
             kind: MapKind::Min,
             key_size: 4,
             array: true,
+            span: ferret_syntax::Span::default(),
+            max_entries: 1,
+            declared: false,
         };
         let cpu = |v: i64, set: u64| [v.to_le_bytes(), set.to_le_bytes()].concat();
         let raw = vec![(vec![0; 8], vec![cpu(5, 1), cpu(0, 0)])];

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
+use ferret_compiler::config::MissingProbes;
 use ferret_compiler::{Attach, CompiledProgram, EventKind, Options, ProgramInfo};
 use ferret_kernel::{HardwareEvent, KernelError, LoadedObject, PerfTarget, SoftwareEvent};
 use ferret_output::printf::{self, Piece};
@@ -33,7 +34,9 @@ pub fn run(settings: &RunSettings) -> Result<i32, Failure> {
         }
     }
     let ast = ferret_syntax::parse(&file).map_err(|d| Failure::Diagnostics(file.clone(), d))?;
-    // The followed process comes first: its pid is compiled in (`cpid`,
+    let mut opts = options(settings, &ast, &file)?;
+    ferret_compiler::params::check_named(&ast, &settings.named).map_err(Failure::Usage)?;
+    // The followed process comes next: its pid is compiled in (`cpid`,
     // the `-p` filter). A `-c` child waits before exec until attach.
     let process = match &settings.process {
         Some(ProcessTarget::Pid(pid)) => {
@@ -45,26 +48,21 @@ pub fn run(settings: &RunSettings) -> Result<i32, Failure> {
         None => None,
     };
     let target = KernelTarget::new(settings.verbose);
-    let opts = Options {
-        filter_pid: match &process {
-            Some(Followed::Pid(w)) => Some(w.pid()),
-            _ => None,
-        },
-        child_pid: match &process {
-            Some(Followed::Child(c)) => Some(c.pid()),
-            _ => None,
-        },
-        allow_unsafe: settings.allow_unsafe,
-        positional: settings.positional.clone(),
-        max_strlen: env_u32("BPFTRACE_MAX_STRLEN")
-            .unwrap_or(1024)
-            .clamp(8, 32 * 1024 - 8),
-        max_map_keys: env_u32("BPFTRACE_MAX_MAP_KEYS").unwrap_or(4096).max(1),
-        ..Options::default()
+    opts.filter_pid = match &process {
+        Some(Followed::Pid(w)) => Some(w.pid()),
+        _ => None,
     };
+    opts.child_pid = match &process {
+        Some(Followed::Child(c)) => Some(c.pid()),
+        _ => None,
+    };
+    opts.allow_unsafe = settings.allow_unsafe;
     let started = Instant::now();
     let compiled = ferret_compiler::compile(&ast, &target, &opts)
         .map_err(|d| Failure::Diagnostics(file.clone(), d))?;
+    for w in &compiled.warnings {
+        eprint!("{}", w.render(&file));
+    }
     if settings.verbose {
         eprintln!(
             "compiled {} programs in {:?}",
@@ -86,14 +84,32 @@ pub fn run(settings: &RunSettings) -> Result<i32, Failure> {
         let _ = out.flush();
     }
     ferret_kernel::privileges::check().map_err(|e| Failure::Kernel(e.to_string()))?;
-    let mut session = Session::start(settings, &compiled, &file, process)?;
+    let mut session = Session::start(settings, &opts, &compiled, &file, process)?;
     let code = session.trace()?;
     session.finish();
     Ok(code)
 }
 
-fn env_u32(name: &str) -> Option<u32> {
-    std::env::var(name).ok()?.parse().ok()
+/// bpftrace's config: the script's config block, then `BPFTRACE_*`
+/// environment variables, which win; and the program's parameters.
+fn options(
+    settings: &RunSettings,
+    ast: &ferret_syntax::ast::Program,
+    file: &SourceFile,
+) -> Result<Options, Failure> {
+    let mut opts = Options {
+        positional: settings.positional.clone(),
+        named_params: settings.named.clone(),
+        ..Options::default()
+    };
+    let warnings = ferret_compiler::config::apply_block(&ast.config, &mut opts)
+        .map_err(|d| Failure::Diagnostics(file.clone(), d))?;
+    for w in &warnings {
+        eprint!("{}", w.render(file));
+    }
+    ferret_compiler::config::apply_env(&|k| std::env::var(k).ok(), &mut opts)
+        .map_err(Failure::Kernel)?;
+    Ok(opts)
 }
 
 fn read_source(source: &Source) -> Result<SourceFile, Failure> {
@@ -203,6 +219,7 @@ fn join_strings(ev: &[u8], sep: &[u8]) -> Vec<u8> {
 }
 
 struct Session<'a> {
+    opts: &'a Options,
     compiled: &'a CompiledProgram,
     file: &'a SourceFile,
     object: LoadedObject,
@@ -220,6 +237,7 @@ struct Session<'a> {
 impl<'a> Session<'a> {
     fn start(
         settings: &'a RunSettings,
+        opts: &'a Options,
         compiled: &'a CompiledProgram,
         file: &'a SourceFile,
         process: Option<Followed>,
@@ -251,14 +269,14 @@ impl<'a> Session<'a> {
             .map(|p| printf::parse(&p.format).unwrap_or_default())
             .collect();
         Ok(Self {
+            opts,
             compiled,
             file,
             object,
             sink,
             symbols: Symbolizer {
                 time_formats: compiled.time_formats.clone(),
-                max_strlen: env_u32("BPFTRACE_MAX_STRLEN").unwrap_or(1024) as usize,
-                ..Symbolizer::new(stacks)
+                ..Symbolizer::new(stacks).configured(opts)
             },
             printf_formats,
             settings,
@@ -368,7 +386,21 @@ impl<'a> Session<'a> {
                     result.map(|_| 1)
                 }
             };
-            attached += result.map_err(|e| self.kernel_failure(p, e))?;
+            match result {
+                Ok(n) => attached += n,
+                // A probe that exists but cannot be attached is forgiven
+                // by missing_probes, as in bpftrace.
+                Err(e)
+                    if !matches!(p.attach, Attach::Begin | Attach::End)
+                        && !matches!(e, KernelError::Verifier { .. })
+                        && self.opts.missing_probes != MissingProbes::Error =>
+                {
+                    if self.opts.missing_probes == MissingProbes::Warn {
+                        eprintln!("WARNING: Unable to attach probe: {}. Skipping.", p.probe);
+                    }
+                }
+                Err(e) => return Err(self.kernel_failure(p, e)),
+            }
         }
         if self.settings.verbose {
             eprintln!("attached {attached} probes in {:?}", started.elapsed());
@@ -450,6 +482,7 @@ impl<'a> Session<'a> {
         let code = self.exit_code.take();
         self.run_special(Attach::End, &mut events)?;
         self.exit_code = self.exit_code.or(code);
+        self.report_full_maps();
         self.report_lost();
         if self.lost_reported > 0 {
             eprintln!("WARNING: Total lost event count: {}", self.lost_reported);
@@ -769,6 +802,12 @@ impl<'a> Session<'a> {
     }
 
     fn print_maps_at_exit(&mut self) {
+        if !self.opts.print_maps_on_exit {
+            if self.sink.format == OutputFormat::Text {
+                self.sink.write(b"\n\n");
+            }
+            return;
+        }
         let mut dumps = Vec::new();
         for id in 0..self.compiled.maps.len() {
             if let Some(d) = self.dump_map(id, false)
@@ -789,6 +828,65 @@ impl<'a> Session<'a> {
                     self.sink.write_json(&json::map(d, 0, 1));
                 }
             }
+        }
+    }
+
+    /// Warns about each map that was full, with how many updates the
+    /// kernel refused (bpftrace's "Map full; can't update element").
+    fn report_full_maps(&mut self) {
+        let Some(name) = &self.compiled.full_map else {
+            return;
+        };
+        let Ok(map) = self.object.map(name) else {
+            return;
+        };
+        let Ok(entries) = map.percpu_entries() else {
+            return;
+        };
+        for (key, values) in entries {
+            let id = key
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .map_or(usize::MAX, |b| u32::from_le_bytes(b) as usize);
+            let dropped: u64 = values
+                .iter()
+                .map(|v| {
+                    u64::from_le_bytes(v.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]))
+                })
+                .sum();
+            let Some(info) = self.compiled.maps.get(id) else {
+                continue;
+            };
+            if dropped == 0 {
+                continue;
+            }
+            let d = ferret_syntax::Diagnostic::warning(
+                info.span,
+                format!(
+                    "map {} is full: {dropped} update{} dropped",
+                    info.name,
+                    if dropped == 1 { " was" } else { "s were" }
+                ),
+            )
+            .with_label(format!("holds at most {} keys", info.max_entries));
+            let bigger = format!(
+                "'let {} = {}({});'",
+                info.name,
+                if info.kind.is_percpu() {
+                    "percpuhash"
+                } else {
+                    "hash"
+                },
+                u64::from(info.max_entries) * 2
+            );
+            let d = if info.declared {
+                d.with_help(format!("declare it bigger: {bigger}"))
+            } else {
+                d.with_help(format!(
+                    "raise max_map_keys in a config block, or declare the map bigger: {bigger}"
+                ))
+            };
+            eprint!("{}", d.render(self.file));
         }
     }
 

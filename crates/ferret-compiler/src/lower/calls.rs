@@ -317,7 +317,8 @@ impl Lowerer<'_, '_> {
                 self.e.push(Insn::alu64_imm(AluOp::And, Reg::R3, 0xffff));
                 self.e.push(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R1));
                 self.addr_of(place, Reg::R1);
-                self.e.push(Insn::mov64_imm(Reg::R2, cap as i32));
+                self.e
+                    .push(Insn::mov64_imm(Reg::R2, self.g.str_read as i32));
                 self.e.push(Insn::call(helper::PROBE_READ_KERNEL_STR));
                 Ok(TVal::new(Val::Mem(place), Ty::Str { cap }))
             }
@@ -487,18 +488,19 @@ impl Lowerer<'_, '_> {
                 };
                 let place = self.alloc_mem(cap, true);
                 self.addr_of(place, Reg::R1);
+                // At most max_strlen bytes (`str_read`, within `cap`).
+                let read = self.g.str_read as i32;
                 match &len {
-                    // len + 1 for the NUL, clamped to [1, cap] for the verifier.
+                    // len + 1 for the NUL, clamped to [1, read] for the verifier.
                     Some(l) => {
                         self.load_reg(l, Reg::R2);
                         self.e.push(Insn::alu64_imm(AluOp::Add, Reg::R2, 1));
-                        self.e
-                            .push(Insn::jmp_imm(JmpOp::Jle, Reg::R2, cap as i32, 1));
-                        self.e.push(Insn::mov64_imm(Reg::R2, cap as i32));
+                        self.e.push(Insn::jmp_imm(JmpOp::Jle, Reg::R2, read, 1));
+                        self.e.push(Insn::mov64_imm(Reg::R2, read));
                         self.e.push(Insn::jmp_imm(JmpOp::Jge, Reg::R2, 1, 1));
                         self.e.push(Insn::mov64_imm(Reg::R2, 1));
                     }
-                    None => self.e.push(Insn::mov64_imm(Reg::R2, cap as i32)),
+                    None => self.e.push(Insn::mov64_imm(Reg::R2, read)),
                 }
                 self.load_reg(&ptr, Reg::R3);
                 let read = if self.reads_user(&ptr) {

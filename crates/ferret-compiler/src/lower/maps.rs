@@ -275,7 +275,30 @@ impl Lowerer<'_, '_> {
         self.addr_of(value, Reg::R3);
         self.e.push(Insn::mov64_imm(Reg::R4, BPF_ANY));
         self.e.push(Insn::call(helper::MAP_UPDATE_ELEM));
+        self.count_if_full(id);
         Ok(())
+    }
+
+    /// After a map update: when the kernel refused it because the map is
+    /// full (`-E2BIG`), counts it for map `id`, so ferret can warn at exit.
+    fn count_if_full(&mut self, id: usize) {
+        const E2BIG: i32 = 7;
+        let done = self.e.new_label();
+        self.e.jump_if_imm(JmpOp::Jne, Reg::R0, -E2BIG, done);
+        let full = self.g.obj_map(SysMap::Full);
+        let key = self.alloc_mem(8, false);
+        self.e.push(Insn::store_imm(
+            Size::W,
+            key.reg(),
+            key.off16(),
+            i32::try_from(id).unwrap_or(i32::MAX),
+        ));
+        self.lookup(full, key);
+        self.e.jump_if_imm(JmpOp::Jeq, Reg::R0, 0, done);
+        self.e.push(Insn::load(Size::DW, Reg::R1, Reg::R0, 0));
+        self.e.push(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
+        self.e.push(Insn::store(Size::DW, Reg::R0, 0, Reg::R1));
+        self.e.bind(done);
     }
 
     /// `@name[keys] = f(args)` for an aggregation `f`.
@@ -427,6 +450,7 @@ impl Lowerer<'_, '_> {
         self.addr_of(zero, Reg::R3);
         self.e.push(Insn::mov64_imm(Reg::R4, BPF_NOEXIST));
         self.e.push(Insn::call(helper::MAP_UPDATE_ELEM));
+        self.count_if_full(id);
         self.lookup(obj, key);
         self.e.jump_if_imm(JmpOp::Jeq, Reg::R0, 0, done);
         self.e.bind(have);

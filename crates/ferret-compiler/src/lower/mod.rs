@@ -4,6 +4,7 @@
 //! emitted in a second run once every map's type is known.
 
 mod calls;
+mod decls;
 mod expr;
 mod funcs;
 mod maps;
@@ -19,7 +20,7 @@ use ferret_syntax::ast::{self, Program};
 use ferret_syntax::{Diagnostic, Span};
 
 use crate::emit::{Assembled, Emitter, Label};
-use crate::probes::{ProbeResolver, ResolvedProbe};
+use crate::probes::ResolvedProbe;
 use crate::program::{Attach, CompiledProgram, MapInfo, MapKind, PrintfInfo, ProgramInfo};
 use crate::target::Target;
 use crate::types::Ty;
@@ -27,12 +28,15 @@ use syscalls::{SyscallGroup, Unit};
 
 pub(crate) use value::{Place, TVal, Val};
 
-/// Settings that change code generation (bpftrace's config variables).
+/// bpftrace's config variables (see [`crate::config`]) and the program's
+/// parameters: what changes code generation, and what the runtime needs to
+/// print as bpftrace would.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Capacity of strings read with `str()`, NUL included.
+    /// bpftrace's `max_strlen`: strings read with `str()` keep at most this
+    /// many bytes (one less from 1024 on, where the NUL counts).
     pub max_strlen: u32,
-    /// `max_entries` of every user map.
+    /// `max_entries` of every user map that has no declaration.
     pub max_map_keys: u32,
     /// Ring buffer size in pages (a power of two).
     pub ringbuf_pages: u32,
@@ -45,6 +49,16 @@ pub struct Options {
     pub child_pid: Option<u32>,
     /// `--unsafe`: functions with side effects outside the trace are allowed.
     pub allow_unsafe: bool,
+    /// `--name=value` or `--name` after `--`, read by `getopt("name", ...)`:
+    /// each as `name=value` or `name`.
+    pub named_params: Vec<String>,
+    pub print_maps_on_exit: bool,
+    pub missing_probes: crate::config::MissingProbes,
+    pub stack_mode: crate::config::StackMode,
+    /// Appended when printing a string that filled `max_strlen`.
+    pub str_trunc_trailer: String,
+    /// The license the programs declare to the kernel.
+    pub license: String,
 }
 
 impl Default for Options {
@@ -57,7 +71,31 @@ impl Default for Options {
             filter_pid: None,
             child_pid: None,
             allow_unsafe: false,
+            named_params: Vec::new(),
+            print_maps_on_exit: true,
+            missing_probes: crate::config::MissingProbes::Error,
+            stack_mode: crate::config::StackMode::Bpftrace,
+            str_trunc_trailer: "..".into(),
+            license: "GPL".into(),
         }
+    }
+}
+
+impl Options {
+    /// Bytes `str()` reads, NUL included: bpftrace keeps `max_strlen`
+    /// characters below 1024 and `max_strlen - 1` from there on.
+    pub fn str_read_len(&self) -> u32 {
+        if self.max_strlen < 1024 {
+            self.max_strlen + 1
+        } else {
+            self.max_strlen
+        }
+    }
+
+    /// Whether a string of `len` bytes read by `str()` may have been cut
+    /// short (it filled the buffer), so it prints with the trailer.
+    pub fn is_truncated(&self, len: usize) -> bool {
+        self.max_strlen < 1024 && len == self.max_strlen as usize
     }
 }
 
@@ -78,6 +116,8 @@ pub(crate) enum SysMap {
         interrupt: bool,
     },
     Stacks,
+    /// Per user map, per CPU: updates refused because the map was full.
+    Full,
     User(usize),
     /// A syscall group's table: syscall number → the probe's name.
     SyscallProbes {
@@ -119,6 +159,11 @@ pub(crate) struct Globals<'o> {
     pub syscall_tables: usize,
     /// What the runtime writes into maps before attaching.
     pub map_entries: Vec<(String, Vec<u8>, Vec<u8>)>,
+    /// Bytes `str()` reads, NUL included ([`Options::str_read_len`]);
+    /// `opts.max_strlen` is the capacity of such a string, this rounded up.
+    pub str_read: u32,
+    /// `let @m = kind(N);` declarations by map name (`@m`).
+    pub decls: HashMap<String, ast::MapDecl>,
 }
 
 impl Globals<'_> {
@@ -145,6 +190,10 @@ impl Globals<'_> {
                 map_flags: 0,
             },
             SysMap::Lost => percpu_array("ferret_lost", 8),
+            SysMap::Full => MapDef {
+                max_entries: u32::try_from(self.maps.len().max(1)).unwrap_or(u32::MAX),
+                ..percpu_array("ferret_full", 8)
+            },
             SysMap::Scratch { interrupt } => percpu_array(
                 if interrupt {
                     "ferret_scratch_irq"
@@ -178,10 +227,13 @@ impl Globals<'_> {
                 let kind = m.kind.clone().unwrap_or(MapKind::Count);
                 let key = m.key.as_ref().and_then(Option::as_ref);
                 let key_size = user_key_size(key, &kind);
+                let decl = self.decls.get(&m.name);
                 MapDef {
                     name: map_symbol(id),
                     map_type: if kind.uses_array(key) {
                         BPF_MAP_TYPE_PERCPU_ARRAY
+                    } else if let Some(d) = decl {
+                        decls::kernel_map_type(&d.kind)
                     } else if kind.is_percpu() {
                         BPF_MAP_TYPE_PERCPU_HASH
                     } else {
@@ -192,7 +244,9 @@ impl Globals<'_> {
                     max_entries: if kind.uses_array(key) {
                         1
                     } else {
-                        opts.max_map_keys
+                        decl.map_or(opts.max_map_keys, |d| {
+                            u32::try_from(d.max_entries).unwrap_or(u32::MAX)
+                        })
                     },
                     map_flags: 0,
                 }
@@ -244,31 +298,39 @@ pub fn compile(
     }
     // Every string capacity is a multiple of 8: values are copied and
     // compared 8 bytes at a time.
-    let opts = &Options {
-        max_strlen: crate::types::align8(opts.max_strlen.clamp(8, 16 * 1024)),
+    let user = Options {
+        max_strlen: opts.max_strlen.clamp(1, 16 * 1024),
         ..opts.clone()
     };
-    let mut resolver = ProbeResolver::new(target);
-    let mut diags = Vec::new();
-    let syscall_abi = target.syscall_abi();
-    // Each probe's programs, and the capacity of its `probe` string: the
-    // same for all its programs, so the first one types it for the rest.
-    let mut probes: Vec<(&ast::Probe, Vec<Unit>, u32)> = Vec::new();
-    for probe in &program.probes {
-        let mut resolved = Vec::new();
-        for ap in &probe.attach_points {
-            match resolver.resolve(ap) {
-                Ok(r) => resolved.extend(r.into_iter().map(|p| (ap.text.as_str(), p))),
-                Err(d) => diags.push(d),
-            }
-        }
-        let longest = resolved.iter().map(|(_, p)| p.name.len()).max();
-        let probe_cap = crate::types::align8(longest.unwrap_or(0) as u32 + 1);
-        probes.push((probe, syscalls::plan(resolved, syscall_abi), probe_cap));
-    }
+    let str_read = user.str_read_len();
+    let opts = &Options {
+        max_strlen: crate::types::align8(str_read),
+        ..user
+    };
+    let mut program = program.clone();
+    let mut diags = crate::params::resolve_getopt(&mut program, &opts.named_params);
     if !diags.is_empty() {
         return Err(diags);
     }
+    let program = &program;
+    let mut warnings = Vec::new();
+    let resolved_probes = decls::resolve_probes(program, target, opts, &mut warnings)?;
+    let syscall_abi = target.syscall_abi();
+    // Each probe's programs, and the capacity of its `probe` string: the
+    // same for all its programs, so the first one types it for the rest.
+    let probes: Vec<(&ast::Probe, Vec<Unit>, u32)> = resolved_probes
+        .iter()
+        .map(|(probe, resolved)| {
+            let longest = resolved.iter().map(|(_, p)| p.name.len()).max();
+            let probe_cap = crate::types::align8(longest.unwrap_or(0) as u32 + 1);
+            let resolved = resolved
+                .iter()
+                .map(|(text, p)| (text.as_str(), p.clone()))
+                .collect();
+            (*probe, syscalls::plan(resolved, syscall_abi), probe_cap)
+        })
+        .collect();
+    let decls = decls::map_decls(program)?;
 
     let mut g = Globals {
         opts,
@@ -288,6 +350,8 @@ pub fn compile(
         scratch_size: [0, 0],
         syscall_tables: 0,
         map_entries: Vec::new(),
+        str_read,
+        decls,
     };
     // Maps read before their assignment in source order have no type on the
     // first run; errors count only on the second, when every type is known.
@@ -306,6 +370,7 @@ pub fn compile(
         dedup(&mut diags);
         return Err(diags);
     }
+    decls::check_declared_maps(&g, &mut diags, &mut warnings);
     for m in &g.maps {
         if !m.assigned {
             diags.push(
@@ -417,12 +482,18 @@ pub fn compile(
             let kind = m.kind.clone().unwrap_or(MapKind::Count);
             let key = m.key.clone().flatten();
             MapInfo {
+                max_entries: g
+                    .obj_map_ids
+                    .get(&SysMap::User(id))
+                    .map_or(0, |&i| g.obj_maps[i].max_entries),
+                declared: g.decls.contains_key(&m.name),
                 name: m.name.clone(),
                 symbol: map_symbol(id),
                 key_size: user_key_size(key.as_ref(), &kind),
                 array: kind.uses_array(key.as_ref()),
                 key,
                 kind,
+                span: m.span,
             }
         })
         .collect();
@@ -430,8 +501,12 @@ pub fn compile(
         .obj_map_ids
         .get(&SysMap::Stacks)
         .map(|&i| g.obj_maps[i].name.clone());
+    let full_map = g
+        .obj_map_ids
+        .get(&SysMap::Full)
+        .map(|&i| g.obj_maps[i].name.clone());
     let object = ObjectDef {
-        license: "GPL".into(),
+        license: opts.license.clone(),
         maps: g.obj_maps.clone(),
         programs: defs,
     };
@@ -447,8 +522,10 @@ pub fn compile(
         events_map: g.obj_maps[events].name.clone(),
         lost_map: g.obj_maps[lost].name.clone(),
         stack_map,
+        full_map,
         attach_count,
         map_entries: g.map_entries,
+        warnings,
     })
 }
 
