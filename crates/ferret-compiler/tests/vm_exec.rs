@@ -1121,3 +1121,123 @@ fn timestamps_and_errnos_carry_their_integer() {
     assert_eq!(ty2, Ty::Errno);
     assert_eq!(u64_at(&ev, off2 as usize), 2);
 }
+
+// ---- program structure: block expressions, macros, map declarations,
+// full maps, max_strlen, parameters ----
+
+#[test]
+fn block_expressions_and_macros_compute_values() {
+    assert_eq!(
+        printed_ints(
+            "macro sq(x) { x * x }
+             macro inc($v) { $v += 1; $v }
+             begin {
+               $y = 1;
+               $x = { let $y = 2; $y * 3 };
+               printf(\"%d\", $x);
+               printf(\"%d\", $y);
+               printf(\"%d\", sq(7));
+               printf(\"%d\", inc($y) + $y);
+             }"
+        ),
+        [6, 1, 49, 4]
+    );
+}
+
+#[test]
+fn declarations_choose_the_kernel_map() {
+    let prog = build_with(
+        "let @a = lruhash(7);
+         let @b = percpulruhash(9);
+         let @d = percpuhash(5);
+         begin { @a[1] = 1; @b[1] = count(); @c[1] = 1; @d[2] = sum(3); }",
+        1,
+        &Options {
+            max_map_keys: 3,
+            ..Options::default()
+        },
+    );
+    let m = Machine::new(&prog, 1);
+    let kernel = |name: &str| {
+        let info = prog.maps.iter().find(|i| i.name == name).expect("map");
+        let fake = m.map(&info.symbol);
+        (fake.map_type, fake.max_entries, info.declared)
+    };
+    assert_eq!(
+        kernel("@a"),
+        (ferret_bpf::insn::map_type::LRU_HASH, 7, true)
+    );
+    assert_eq!(
+        kernel("@b"),
+        (ferret_bpf::insn::map_type::LRU_PERCPU_HASH, 9, true)
+    );
+    assert_eq!(kernel("@c"), (ferret_bpf::insn::map_type::HASH, 3, false));
+    assert_eq!(
+        kernel("@d"),
+        (ferret_bpf::insn::map_type::PERCPU_HASH, 5, true)
+    );
+}
+
+#[test]
+fn updates_refused_by_a_full_map_are_counted() {
+    let prog = build_with(
+        "begin { @m[1] = 1; @m[2] = 1; @m[3] = 1; @m[4] = 1; @n[1] = count(); @n[2] = count(); @n[3] = count(); }",
+        1,
+        &Options {
+            max_map_keys: 2,
+            ..Options::default()
+        },
+    );
+    let mut m = Machine::new(&prog, 1);
+    run(&mut m, &prog, 0, &mut record()).unwrap();
+    let full = prog.full_map.as_deref().expect("a full-map counter");
+    let count = |id: u32| {
+        m.value(full, &id.to_le_bytes(), 0)
+            .map_or(0, |v| u64_at(&v, 0))
+    };
+    assert_eq!((count(0), count(1)), (2, 1));
+}
+
+#[test]
+fn max_strlen_bounds_str() {
+    for (max_strlen, want) in [(5, &b"/etc/"[..]), (8, b"/etc/pas"), (64, b"/etc/passwd")] {
+        let src = format!("{} {{ printf(\"%s\", str(args.filename)); }}", vm::TP);
+        let prog = build_with(
+            &src,
+            1,
+            &Options {
+                max_strlen,
+                ..Options::default()
+            },
+        );
+        let mut m = Machine::new(&prog, 1);
+        m.kernel_mem[100..112].copy_from_slice(b"/etc/passwd\0");
+        let mut ctx = record();
+        put(&mut ctx, field::FILENAME, &m.kernel_addr(100).to_le_bytes());
+        run(&mut m, &prog, 0, &mut ctx).unwrap();
+        assert_eq!(str_at(&m.events[0], 8), want, "max_strlen {max_strlen}");
+    }
+}
+
+#[test]
+fn getopt_and_positional_parameters_are_constants() {
+    let prog = build_with(
+        "begin { printf(\"%d\", getopt(\"n\", 3) + $1 + $#); }
+         interval:ms:$1 { }",
+        1,
+        &Options {
+            positional: vec!["40".into()],
+            named_params: vec!["n=2".into()],
+            ..Options::default()
+        },
+    );
+    assert_eq!(
+        prog.programs[1].attach,
+        ferret_compiler::Attach::Interval {
+            period_ns: 40_000_000
+        }
+    );
+    let mut m = Machine::new(&prog, 1);
+    run(&mut m, &prog, 0, &mut record()).unwrap();
+    assert_eq!(i64_at(&m.events[0], 8), 43);
+}

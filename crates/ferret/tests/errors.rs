@@ -1477,3 +1477,218 @@ fn printf_r_needs_a_buffer() {
 "#,
     );
 }
+
+#[test]
+fn unknown_config_key() {
+    check(
+        "config = { max_strln = 5 } begin { }",
+        "stdin:1:12: error: max_strln: not a known configuration option
+  |
+1 | config = { max_strln = 5 } begin { }
+  |            ^^^^^^^^^ unknown setting
+  |
+  = help: did you mean 'max_strlen'?
+",
+    );
+}
+
+#[test]
+fn bad_config_value() {
+    check(
+        "config = { stack_mode = pref } begin { }",
+        "stdin:1:25: error: invalid value for stack_mode: valid values are bpftrace, perf, raw
+  |
+1 | config = { stack_mode = pref } begin { }
+  |                         ^^^^ invalid value
+  |
+  = help: did you mean 'perf'?
+",
+    );
+}
+
+#[test]
+fn config_after_a_probe() {
+    check(
+        "begin { }\nconfig = { max_strlen = 5 }",
+        "stdin:2:1: error: config must appear before probes and macros
+  |
+2 | config = { max_strlen = 5 }
+  | ^^^^^^ too late for a config block
+  |
+  = help: move the config block to the top of the script
+",
+    );
+}
+
+#[test]
+fn bad_config_environment_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferret"))
+        .args(["-e", "begin { }"])
+        .env("BPFTRACE_STACK_MODE", "pref")
+        .output()
+        .expect("ferret runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "ferret: invalid BPFTRACE_STACK_MODE='pref': valid values are bpftrace, perf, raw\n"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn recursive_macro() {
+    check(
+        "macro a() { b() }\nmacro b() { a() }\nbegin { a(); }",
+        "stdin:2:13: error: recursive macro call: a > b > a
+  |
+2 | macro b() { a() }
+  |             ^^^ calls a macro that is being expanded
+  |
+  = help: macros cannot call themselves, directly or through others
+",
+    );
+}
+
+#[test]
+fn macro_argument_count() {
+    check(
+        "macro add(x, y) { x + y }\nbegin { print(add(1)); }",
+        "stdin:2:15: error: macro add() takes 2 arguments, 1 given
+  |
+2 | begin { print(add(1)); }
+  |               ^^^^^^ wrong number of arguments to add()
+  |
+  = help: add is defined with (x, y)
+",
+    );
+}
+
+#[test]
+fn unhygienic_map_in_macro() {
+    check(
+        "macro bump(@m) { @m++; @other++; }\nbegin { bump(@a); }",
+        "stdin:1:24: error: unhygienic access to map @other
+  |
+1 | macro bump(@m) { @m++; @other++; }
+  |                        ^^^^^^ not a parameter of this macro
+  |
+  = help: maps must be passed into the macro as arguments: add @other to the parameters of 'bump'
+",
+    );
+}
+
+#[test]
+fn unterminated_preprocessor_conditional() {
+    check(
+        "#ifndef BPFTRACE_HAVE_BTF\n#include <linux/sched.h>\nbegin { }",
+        "stdin:1:1: error: unterminated conditional directive
+  |
+1 | #ifndef BPFTRACE_HAVE_BTF
+  | ^^^^^^^ this has no matching '#endif'
+  |
+  = help: close it with '#endif'
+",
+    );
+}
+
+#[test]
+fn preprocessor_error_directive_and_unknown_directive() {
+    check(
+        "#if 1\n#error this kernel is too old\n#endif\nbegin {}",
+        "stdin:2:1: error: #error this kernel is too old
+  |
+2 | #error this kernel is too old
+  | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ #error
+",
+    );
+    check(
+        "#defne X 1\nbegin {}",
+        "stdin:1:1: error: unknown preprocessor directive '#defne'
+  |
+1 | #defne X 1
+  | ^^^^^^ not a directive
+  |
+  = help: did you mean '#define'?
+",
+    );
+}
+
+#[test]
+fn error_inside_a_define_points_at_its_use() {
+    check(
+        "#define BAD 1 + )\nbegin {\n  @x = BAD;\n}",
+        "stdin:3:8: error: expected an expression but found ')'
+  |
+3 |   @x = BAD;
+  |        ^^^ expected an expression
+  |
+  = note: in the expansion of this macro
+",
+    );
+    check(
+        "#define MAX(a, b) ((a) > (b) ? (a) : (b))\nbegin { print(MAX(1)); }",
+        "stdin:2:15: error: macro 'MAX' takes 2 arguments, 1 given
+  |
+2 | begin { print(MAX(1)); }
+  |               ^^^^^^ in this macro use
+",
+    );
+}
+
+#[test]
+fn end_probe_with_arguments() {
+    check(
+        "end:foo { }",
+        "stdin:1:1: error: end probe type requires 0 arguments, found 1
+  |
+1 | end:foo { }
+  | ^^^^^^^ unexpected arguments
+  |
+  = help: write 'end' alone
+",
+    );
+}
+
+#[test]
+fn bad_map_declarations() {
+    check(
+        "let @a = lruhsh(10);\nbegin { @a[1] = 1; }",
+        "stdin:1:10: error: invalid map type 'lruhsh'
+  |
+1 | let @a = lruhsh(10);
+  |          ^^^^^^ not a map type
+  |
+  = help: did you mean 'lruhash'?
+",
+    );
+    check(
+        "let @a = hash(10);\nbegin { @a[1] = count(); }",
+        "stdin:1:10: error: incompatible map types: @a is declared hash but its values need a per-CPU map
+  |
+1 | let @a = hash(10);
+  |          ^^^^ declared map type
+  |
+  = help: declare it as 'let @a = percpuhash(10);'
+",
+    );
+}
+
+#[test]
+fn named_parameter_errors() {
+    let prog = r#"begin { print(getopt("depth", 35, "Maximum depth")); }"#;
+    check_args(
+        &["-e", prog, "--", "--dpth=3"],
+        "ferret: unexpected program option --dpth
+the program's options:
+  --depth  Maximum depth
+Try 'ferret --help' for more information.
+",
+    );
+    check_args(
+        &["-e", prog, "--", "--depth=x"],
+        r#"stdin:1:15: error: program command line option --depth expects an integer (value: x)
+  |
+1 | begin { print(getopt("depth", 35, "Maximum depth")); }
+  |               ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ the option is read here
+"#,
+    );
+}

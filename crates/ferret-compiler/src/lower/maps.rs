@@ -284,7 +284,10 @@ impl Lowerer<'_, '_> {
     fn count_if_full(&mut self, id: usize) {
         const E2BIG: i32 = 7;
         let done = self.e.new_label();
-        self.e.jump_if_imm(JmpOp::Jne, Reg::R0, -E2BIG, done);
+        // Compared as a register: a 64-bit jump's immediate is sign-extended
+        // by the kernel but not by every interpreter.
+        self.e.push(Insn::mov64_imm(Reg::R1, -E2BIG));
+        self.e.jump_if_reg(JmpOp::Jne, Reg::R0, Reg::R1, done);
         let full = self.g.obj_map(SysMap::Full);
         let key = self.alloc_mem(8, false);
         self.e.push(Insn::store_imm(

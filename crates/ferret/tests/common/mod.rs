@@ -142,8 +142,14 @@ impl Drop for TempDir {
 /// Runs a program that ends by itself (exit() or begin/end only), feeding
 /// `stdin` if given.
 pub fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    run_env(args, stdin, &[])
+}
+
+/// [`run`] with extra environment variables (`BPFTRACE_MAX_STRLEN`, ...).
+pub fn run_env(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(ferret_path());
     cmd.args(args)
+        .envs(env.iter().copied())
         .env_remove("__BPFTRACE_NOTIFY_PROBES_ATTACHED")
         .stdin(if stdin.is_some() {
             Stdio::piped()
