@@ -334,6 +334,7 @@ fn check_program(src: &str, prog: &CompiledProgram) {
         .map(|m| m.symbol.as_str())
         .chain([prog.events_map.as_str(), prog.lost_map.as_str()])
         .chain(prog.stack_map.as_deref())
+        .chain(prog.full_map.as_deref())
         .chain(["ferret_scratch", "ferret_scratch_irq"])
         .collect();
     for p in &prog.programs {
