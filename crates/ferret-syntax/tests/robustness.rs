@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use ferret_syntax::ast::{Expr, ExprKind, Program, Stmt, StmtKind};
-use ferret_syntax::{SourceFile, parse};
+use ferret_syntax::{Diagnostic, SourceFile, parse, preprocess};
 
 const CORPUS: &[&str] = &[
     "BEGIN { printf(\"hello\\n\"); exit(); }",
@@ -22,11 +22,24 @@ const CORPUS: &[&str] = &[
     "#!/bin/bpftrace\n#include <linux/sched.h>\n/* c */ BEGIN // x\n{ @ = 1; }",
     "BEGIN { $s = \"a\\tb\\x41\\101\"; @m[$s] = max(strlen($s)); delete(@m, $s); }",
     "k:f / arg0 / 2 > 1 && (arg1 || arg2) / { $q = *$p + &$v; $t = ($a, ($b, $c)); }",
+    "#ifndef BPFTRACE_HAVE_BTF\n#include <linux/sched.h>\n#else\n#define R 0\n#define F(a, b) ((a) + (b))\n#endif\n\
+     config = { max_strlen = 64; stack_mode = perf; }\nlet @m = lruhash(10);\n\
+     macro inc($x, @m, e) { $x += e; @m[$x] = 1; $x }\nmacro one() { 1 }\n\
+     BEGIN { $a = R; $b = inc($a, @m, F(1, 2)); $c = { let $d = one; $d }; }",
 ];
 
 /// Fragments spliced into programs so mutations reach deeper paths than
 /// byte noise alone.
 const FRAGMENTS: &[&str] = &[
+    "\n#define X 1\n",
+    "\n#define G(a) (a + X)\n",
+    "\n#if 0\n",
+    "\n#endif\n",
+    "\n#else\n",
+    "G(",
+    "macro m(x) { x }",
+    "config = {",
+    "let @q = hash(2);",
     "{",
     "}",
     "(",
@@ -164,18 +177,32 @@ fn mutate(rng: &mut Rng, program: &mut Vec<char>) {
 
 /// Parses and renders every diagnostic (rendering checks spans are sane).
 fn check(text: &str) {
-    let file = SourceFile::new("fuzz.bt", text);
-    match parse(&file) {
-        Ok(program) => check_spans(&program, text.len()),
+    let written = SourceFile::new("fuzz.bt", text);
+    let file = match preprocess(&written) {
+        Ok(pre) => pre.file,
         Err(errors) => {
-            assert!(!errors.is_empty(), "Err without errors for {text:?}");
-            for d in &errors {
-                assert!(d.span.start <= d.span.end, "{d:?}");
-                assert!(d.span.end as usize <= text.len(), "{d:?} in {text:?}");
-                let rendered = d.render(&file);
-                assert!(rendered.starts_with("fuzz.bt:"), "{rendered}");
-            }
+            check_diagnostics(&errors, &written, text);
+            return;
         }
+    };
+    match parse(&file) {
+        Ok(program) => check_spans(&program, file.text.len()),
+        Err(errors) => check_diagnostics(&errors, &file, text),
+    }
+}
+
+fn check_diagnostics(errors: &[Diagnostic], file: &SourceFile, text: &str) {
+    assert!(!errors.is_empty(), "Err without errors for {text:?}");
+    for d in errors {
+        assert!(d.span.start <= d.span.end, "{d:?}");
+        assert!(d.span.end as usize <= file.text.len(), "{d:?} in {text:?}");
+        let shown = file.original_span(d.span);
+        assert!(
+            shown.end as usize <= text.len(),
+            "{d:?} shown at {shown:?} in {text:?}"
+        );
+        let rendered = d.render(file);
+        assert!(rendered.starts_with("fuzz.bt:"), "{rendered}");
     }
 }
 
@@ -211,7 +238,10 @@ fn check_expr(expr: &Expr, len: usize) {
 #[test]
 fn corpus_parses() {
     for src in CORPUS {
-        let file = SourceFile::new("stdin", *src);
+        let written = SourceFile::new("stdin", *src);
+        let file = preprocess(&written)
+            .unwrap_or_else(|e| panic!("{src}\n{e:?}"))
+            .file;
         if let Err(errors) = parse(&file) {
             let rendered: Vec<String> = errors.iter().map(|d| d.render(&file)).collect();
             panic!("{src}\n{}", rendered.join("\n"));
