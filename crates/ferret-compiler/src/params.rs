@@ -4,7 +4,7 @@
 //! the positional values, as bpftrace treats them.
 
 use ferret_syntax::Diagnostic;
-use ferret_syntax::ast::{Block, Expr, ExprKind, Program, Stmt, StmtKind, UnaryOp};
+use ferret_syntax::ast::{BinOp, Block, Expr, ExprKind, Program, Stmt, StmtKind, UnaryOp};
 
 /// A named parameter's type, from its default.
 #[derive(Debug, Clone, PartialEq)]
@@ -249,6 +249,58 @@ fn parse_int(v: &str) -> Option<i64> {
     Some(if neg { -n } else { n })
 }
 
+/// `str($N)` and `str($N + K)`: bpftrace reads a positional parameter given
+/// to `str()` as its text (even when it looks like a number), and `+ K`
+/// skips K characters. Both become string literals.
+pub fn resolve_positional_strings(program: &mut Program, positional: &[String]) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    let mut visit = |e: &mut Expr| {
+        let ExprKind::Call { name, args, .. } = &mut e.kind else {
+            return;
+        };
+        if name != "str" || args.is_empty() || args.len() > 2 {
+            return;
+        }
+        let (n, skip) = match &args[0].kind {
+            ExprKind::Var(v) => (v.parse::<usize>().ok(), 0),
+            ExprKind::Binary {
+                op: BinOp::Add,
+                lhs,
+                rhs,
+            } => match (&lhs.kind, &rhs.kind) {
+                (ExprKind::Var(v), ExprKind::Int(k)) => (v.parse::<usize>().ok(), *k),
+                _ => return,
+            },
+            _ => return,
+        };
+        let Some(n) = n.filter(|&n| n > 0) else {
+            return;
+        };
+        let text = positional.get(n - 1).map_or("", String::as_str);
+        let Some(rest) = usize::try_from(skip).ok().and_then(|k| text.get(k..)) else {
+            diags.push(
+                Diagnostic::error(
+                    args[0].span,
+                    format!(
+                        "str(${n} + {skip}) is past the end of ${n}, which has {} characters",
+                        text.len()
+                    ),
+                )
+                .with_label("out of range"),
+            );
+            return;
+        };
+        let mut bytes = rest.as_bytes().to_vec();
+        if let Some(ExprKind::Int(len)) = args.get(1).map(|a| &a.kind) {
+            bytes.truncate(usize::try_from(*len).unwrap_or(usize::MAX));
+        }
+        args[0].kind = ExprKind::Str(bytes);
+        args.truncate(1);
+    };
+    walk_program(program, &mut visit);
+    diags
+}
+
 /// `$N` in an attach point replaced by the N-th positional parameter (the
 /// empty string when there is none), `$#` by their count.
 pub fn substitute_positional(text: &str, positional: &[String]) -> String {
@@ -443,6 +495,43 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn str_of_a_positional_parameter_is_its_text() {
+        let str_arg = |src: &str, positional: &[&str]| {
+            let file = ferret_syntax::SourceFile::new("stdin", src);
+            let mut program = ferret_syntax::parse(&file).expect("parses");
+            let positional: Vec<String> = positional.iter().map(|s| s.to_string()).collect();
+            let diags = resolve_positional_strings(&mut program, &positional);
+            if let Some(d) = diags.first() {
+                return Err(d.message.clone());
+            }
+            let StmtKind::Expr(e) = &program.probes[0].body.stmts[0].kind else {
+                panic!("not an expression");
+            };
+            let ExprKind::Call { args, .. } = &e.kind else {
+                panic!("not a call");
+            };
+            match &args[0].kind {
+                ExprKind::Str(s) => Ok(String::from_utf8_lossy(s).into_owned()),
+                other => panic!("not a string: {other:?}"),
+            }
+        };
+        assert_eq!(str_arg("begin { str($1); }", &["21"]), Ok("21".into()));
+        assert_eq!(
+            str_arg("begin { str($1 + 1); }", &["hello"]),
+            Ok("ello".into())
+        );
+        assert_eq!(
+            str_arg("begin { str($1, 2); }", &["hello"]),
+            Ok("he".into())
+        );
+        assert_eq!(str_arg("begin { str($2); }", &["x"]), Ok("".into()));
+        assert_eq!(
+            str_arg("begin { str($1 + 9); }", &["hello"]),
+            Err("str($1 + 9) is past the end of $1, which has 5 characters".into())
+        );
     }
 
     #[test]

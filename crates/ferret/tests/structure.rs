@@ -112,12 +112,13 @@ fn positional_and_named_parameters() {
         &["-q"],
         r#"begin {
              printf("%d|%s|%d|%s|%d\n", $1, str($2), $3, str($4), $#);
+             printf("%s|%s\n", str($1), str($2 + 1));
              print((getopt("aa", 1), getopt("bb"), getopt("cc", "x"), getopt("dd", 5)));
            }
            interval:ms:$1 { printf("tick\n"); exit(); }"#,
         &["7", "word", "--", "--aa=20", "--bb"],
     );
-    assert_eq!(out.ok(), "7|word|0||2\n(20, true, x, 5)\ntick\n\n\n");
+    assert_eq!(out.ok(), "7|word|0||2\n7|ord\n(20, true, x, 5)\ntick\n\n\n");
 }
 
 #[test]

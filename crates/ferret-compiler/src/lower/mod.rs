@@ -309,6 +309,10 @@ pub fn compile(
     };
     let mut program = program.clone();
     let mut diags = crate::params::resolve_getopt(&mut program, &opts.named_params);
+    diags.extend(crate::params::resolve_positional_strings(
+        &mut program,
+        &opts.positional,
+    ));
     if !diags.is_empty() {
         return Err(diags);
     }
