@@ -945,7 +945,7 @@ fn json_every_object_kind() {
         "{\"type\": \"map\", \"data\": {\"@p\": {\"x\": 1}}}\n"
     );
     // A stack as a key: its text without spaces. As a value: as printed.
-    let stack = Value::Stack(vec!["f+1".into(), "g+2".into()]);
+    let stack = Value::Stack(vec!["        f+1".into(), "        g+2".into()]);
     let m = dump("@k", vec![(Some(stack.clone()), MapValue::Count(4))]);
     assert_eq!(
         json::map(&m, 0, 1),
