@@ -455,18 +455,27 @@ mod tests {
         assert_eq!(substitute_positional("u:a$b", &p), "u:a$b");
     }
 
-    fn value(src: &str, given: &[&str]) -> Result<ExprKind, String> {
+    /// The first statement of `src` (an expression) after `pass` ran with
+    /// `words`, or the first error's message.
+    fn after_pass(
+        src: &str,
+        words: &[&str],
+        pass: fn(&mut Program, &[String]) -> Vec<Diagnostic>,
+    ) -> Result<ExprKind, String> {
         let file = ferret_syntax::SourceFile::new("stdin", src);
         let mut program = ferret_syntax::parse(&file).expect("parses");
-        let given: Vec<String> = given.iter().map(|s| s.to_string()).collect();
-        let diags = resolve_getopt(&mut program, &given);
-        if let Some(d) = diags.first() {
+        let words: Vec<String> = words.iter().map(|s| s.to_string()).collect();
+        if let Some(d) = pass(&mut program, &words).first() {
             return Err(d.message.clone());
         }
         let StmtKind::Expr(e) = &program.probes[0].body.stmts[0].kind else {
             panic!("not an expression");
         };
         Ok(e.kind.clone())
+    }
+
+    fn value(src: &str, given: &[&str]) -> Result<ExprKind, String> {
+        after_pass(src, given, resolve_getopt)
     }
 
     #[test]
@@ -500,21 +509,12 @@ mod tests {
     #[test]
     fn str_of_a_positional_parameter_is_its_text() {
         let str_arg = |src: &str, positional: &[&str]| {
-            let file = ferret_syntax::SourceFile::new("stdin", src);
-            let mut program = ferret_syntax::parse(&file).expect("parses");
-            let positional: Vec<String> = positional.iter().map(|s| s.to_string()).collect();
-            let diags = resolve_positional_strings(&mut program, &positional);
-            if let Some(d) = diags.first() {
-                return Err(d.message.clone());
-            }
-            let StmtKind::Expr(e) = &program.probes[0].body.stmts[0].kind else {
-                panic!("not an expression");
-            };
-            let ExprKind::Call { args, .. } = &e.kind else {
+            let call = after_pass(src, positional, resolve_positional_strings)?;
+            let ExprKind::Call { args, .. } = call else {
                 panic!("not a call");
             };
             match &args[0].kind {
-                ExprKind::Str(s) => Ok(String::from_utf8_lossy(s).into_owned()),
+                ExprKind::Str(s) => Ok::<_, String>(String::from_utf8_lossy(s).into_owned()),
                 other => panic!("not a string: {other:?}"),
             }
         };

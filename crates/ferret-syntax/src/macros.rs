@@ -164,12 +164,8 @@ impl Expander<'_> {
                     self.block(o, scope);
                 }
             }
-            StmtKind::Unroll { count, body } => {
-                self.expr(count, scope);
-                self.block(body, scope);
-            }
-            StmtKind::While { cond, body } => {
-                self.expr(cond, scope);
+            StmtKind::Unroll { count: e, body } | StmtKind::While { cond: e, body } => {
+                self.expr(e, scope);
                 self.block(body, scope);
             }
             StmtKind::ForMap { var, map, body } => {

@@ -121,6 +121,22 @@ fn string_len(s: &str) -> usize {
     b.len()
 }
 
+/// The length of the token at the start of `rest` (a string, a number
+/// with its suffix like `5ms`, an identifier or one character), and
+/// whether it is an identifier, which may name a macro.
+fn token_len(rest: &str) -> (usize, bool) {
+    let b = rest.as_bytes()[0];
+    if b == b'"' {
+        (string_len(rest), false)
+    } else if b.is_ascii_digit() {
+        (ident_len(rest), false)
+    } else if is_ident_start(b) {
+        (ident_len(rest), true)
+    } else {
+        (rest.chars().next().map_or(1, char::len_utf8), false)
+    }
+}
+
 /// Whether an identifier ending just before `at` in `text` is a
 /// variable, map or field name, which bpftrace never expands.
 fn is_name_position(text: &str, at: usize) -> bool {
@@ -190,18 +206,15 @@ impl<'a> Pre<'a> {
                 i = end;
                 continue;
             }
-            if let Some(comment) = rest.strip_prefix("/*") {
-                let end = comment.find("*/").map_or(src.len(), |e| i + e + 4);
-                if self.active() {
-                    self.copy(i, end);
-                } else {
-                    self.blank(i, end);
-                }
-                i = end;
-                continue;
-            }
-            if rest.starts_with("//") {
-                let end = rest.find('\n').map_or(src.len(), |e| i + e);
+            // Comments are kept for the lexer, or blanked in a skipped region.
+            let comment_end = if let Some(body) = rest.strip_prefix("/*") {
+                Some(body.find("*/").map_or(src.len(), |e| i + e + 4))
+            } else if rest.starts_with("//") {
+                Some(rest.find('\n').map_or(src.len(), |e| i + e))
+            } else {
+                None
+            };
+            if let Some(end) = comment_end {
                 if self.active() {
                     self.copy(i, end);
                 } else {
@@ -228,21 +241,11 @@ impl<'a> Pre<'a> {
                 i += len;
                 continue;
             }
-            let len = if b == b'"' {
-                string_len(rest)
-            } else if b.is_ascii_digit() {
-                // A number with its suffix (`5ms`): no identifier inside.
-                ident_len(rest)
-            } else if is_ident_start(b) {
-                let len = ident_len(rest);
-                if let Some(end) = self.expand_use(i, len) {
-                    i = end;
-                    continue;
-                }
-                len
-            } else {
-                rest.chars().next().map_or(1, char::len_utf8)
-            };
+            let (len, ident) = token_len(rest);
+            if ident && let Some(end) = self.expand_use(i, len) {
+                i = end;
+                continue;
+            }
             self.copy(i, i + len);
             i += len;
         }
@@ -378,23 +381,12 @@ impl<'a> Pre<'a> {
         let mut i = 0;
         while i < body.len() {
             let rest = &body[i..];
-            let b = rest.as_bytes()[0];
-            if b == b'"' {
-                let len = string_len(rest);
-                out.push_str(&rest[..len]);
-                i += len;
-            } else if is_ident_start(b) {
-                let len = ident_len(rest);
-                match params.iter().position(|p| *p == rest[..len]) {
-                    Some(k) => out.push_str(&expanded[k]),
-                    None => out.push_str(&rest[..len]),
-                }
-                i += len;
-            } else {
-                let len = rest.chars().next().map_or(1, char::len_utf8);
-                out.push_str(&rest[..len]);
-                i += len;
+            let (len, ident) = token_len(rest);
+            match params.iter().position(|p| ident && *p == rest[..len]) {
+                Some(k) => out.push_str(&expanded[k]),
+                None => out.push_str(&rest[..len]),
             }
+            i += len;
         }
         Ok(out)
     }
@@ -417,13 +409,8 @@ impl<'a> Pre<'a> {
         let mut i = 0;
         while i < text.len() {
             let rest = &text[i..];
-            let b = rest.as_bytes()[0];
-            let len = if b == b'"' {
-                string_len(rest)
-            } else if b.is_ascii_digit() {
-                ident_len(rest)
-            } else if is_ident_start(b) {
-                let len = ident_len(rest);
+            let (len, ident) = token_len(rest);
+            if ident {
                 let name = &rest[..len];
                 let define = self
                     .defines
@@ -456,17 +443,16 @@ impl<'a> Pre<'a> {
                     let body = self.substitute(&define, name, args, disabled, depth, budget)?;
                     let expanded = self.expand_text(&body, disabled, depth + 1, budget);
                     disabled.pop();
-                    out.push_str(&expanded?);
-                    *budget = budget.checked_sub(out.len()).ok_or_else(|| {
+                    let expanded = expanded?;
+                    // Every expansion counts against one budget per use.
+                    *budget = budget.checked_sub(expanded.len()).ok_or_else(|| {
                         format!("macro expansion is larger than {MAX_EXPANSION} bytes")
                     })?;
+                    out.push_str(&expanded);
                     i = end;
                     continue;
                 }
-                len
-            } else {
-                rest.chars().next().map_or(1, char::len_utf8)
-            };
+            }
             out.push_str(&rest[..len]);
             i += len;
         }

@@ -211,3 +211,12 @@ fn if_condition_errors() {
         "stdin:1:1: error: invalid #if condition: expected a value\n  |\n1 | #if 1 +\n  | ^^^^^^^ cannot evaluate this\n"
     );
 }
+
+#[test]
+fn many_small_expansions_fit_the_budget() {
+    let mut src = String::from("#define ONE 1\n#define MANY ");
+    src.push_str(&"ONE+".repeat(20_000));
+    src.push_str("0\nMANY");
+    let out = text(&src);
+    assert_eq!(out.lines().last().map(str::len), Some(20_000 * 2 + 1));
+}
