@@ -309,7 +309,7 @@ impl Lowerer<'_, '_> {
                 Ok(TVal::new(Val::Mem(place), Ty::Str { cap }))
             }
             FieldKind::DataLocString => {
-                let cap = self.g.opts.max_strlen;
+                let cap = align8(self.g.str_read);
                 let place = self.alloc_mem(cap, true);
                 // The u32 holds (length << 16 | offset in the record).
                 self.e
@@ -481,7 +481,7 @@ impl Lowerer<'_, '_> {
                     )
                     .with_label("not a pointer"));
                 }
-                let cap = self.g.opts.max_strlen;
+                let cap = align8(self.g.str_read);
                 let len = match args.get(1) {
                     Some(e) => Some(self.eval_int(e)?),
                     None => None,

@@ -91,12 +91,6 @@ impl Options {
             self.max_strlen
         }
     }
-
-    /// Whether a string of `len` bytes read by `str()` may have been cut
-    /// short (it filled the buffer), so it prints with the trailer.
-    pub fn is_truncated(&self, len: usize) -> bool {
-        self.max_strlen < 1024 && len == self.max_strlen as usize
-    }
 }
 
 use ferret_bpf::insn::map_type::{
@@ -159,8 +153,9 @@ pub(crate) struct Globals<'o> {
     pub syscall_tables: usize,
     /// What the runtime writes into maps before attaching.
     pub map_entries: Vec<(String, Vec<u8>, Vec<u8>)>,
-    /// Bytes `str()` reads, NUL included ([`Options::str_read_len`]);
-    /// `opts.max_strlen` is the capacity of such a string, this rounded up.
+    /// Bytes `str()` reads, NUL included ([`Options::str_read_len`]); the
+    /// capacity of such a string is this rounded up to 8, while
+    /// `opts.max_strlen` (rounded up too) bounds other strings and buffers.
     pub str_read: u32,
     /// `let @m = kind(N);` declarations by map name (`@m`).
     pub decls: HashMap<String, ast::MapDecl>,
@@ -304,7 +299,7 @@ pub fn compile(
     };
     let str_read = user.str_read_len();
     let opts = &Options {
-        max_strlen: crate::types::align8(str_read),
+        max_strlen: crate::types::align8(user.max_strlen),
         ..user
     };
     let mut program = program.clone();
