@@ -12,6 +12,10 @@ use crate::config::MissingProbes;
 use crate::probes::{ProbeResolver, ResolvedProbe};
 use crate::target::Target;
 
+/// A probe with what its attach points resolved to, each paired with the
+/// text of the attach point it came from.
+pub(super) type ProbeAttachments<'p> = (&'p ast::Probe, Vec<(String, ResolvedProbe)>);
+
 /// Resolves every attach point (with `$1`.. substituted), each resolved
 /// probe paired with the text of the attach point it came from. A probe that does
 /// not exist is an error, or with `missing_probes` set to `warn`/`ignore`
@@ -21,7 +25,7 @@ pub(super) fn resolve_probes<'p>(
     target: &dyn Target,
     opts: &Options,
     warnings: &mut Vec<Diagnostic>,
-) -> Result<Vec<(&'p ast::Probe, Vec<(String, ResolvedProbe)>)>, Vec<Diagnostic>> {
+) -> Result<Vec<ProbeAttachments<'p>>, Vec<Diagnostic>> {
     let mut resolver = ProbeResolver::new(target);
     let mut diags = Vec::new();
     let mut probes = Vec::new();
