@@ -14,6 +14,8 @@ pub struct Program {
     pub map_decls: Vec<MapDecl>,
     /// `macro name(params) { ... }` definitions.
     pub macros: Vec<Macro>,
+    /// C definitions (`struct S { .. };`) written before the probes.
+    pub c_definitions: Vec<CDefinition>,
 }
 
 /// `key = value` in a `config` block.
@@ -322,4 +324,74 @@ pub struct TypeName {
     /// `[N]` after the name.
     pub array_len: Option<u64>,
     pub span: Span,
+}
+
+/// A C definition in a script, as bpftrace's tools write them before their
+/// probes: `struct S { int a; char b[16]; };`, `union`, `enum`, `typedef`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CDefinition {
+    pub kind: CDefinitionKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CDefinitionKind {
+    Record(CRecord),
+    Enum(CEnum),
+    /// `typedef TYPE NAME;`
+    Typedef {
+        ty: CTypeSpec,
+        name: String,
+    },
+}
+
+/// `struct NAME { fields }` or `union NAME { fields }`; nameless when
+/// nested anonymously.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CRecord {
+    pub union: bool,
+    pub name: Option<String>,
+    pub fields: Vec<CField>,
+}
+
+/// `enum NAME { A, B = 2 }`: values as written (`None`: one more than the
+/// previous).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CEnum {
+    pub name: Option<String>,
+    pub values: Vec<(String, Option<i64>)>,
+}
+
+/// One declarator of a member: `int a;`, `char *names[4];`, `unsigned x:3;`.
+/// An anonymous struct or union member has no name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CField {
+    pub ty: CTypeSpec,
+    pub name: Option<String>,
+    /// Width of a bitfield.
+    pub bits: Option<u32>,
+    pub span: Span,
+}
+
+/// A C type in a definition: its base, `*`s and array dimensions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CTypeSpec {
+    pub base: CTypeBase,
+    pub pointer_depth: u8,
+    /// `[N]` dimensions, outermost first.
+    pub array_dims: Vec<u64>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CTypeBase {
+    /// `int`, `unsigned long`, `struct path`, `enum pid_type`, `u32`:
+    /// qualifiers dropped, words joined by single spaces.
+    Named(String),
+    /// A struct or union defined in place.
+    Record(CRecord),
+    /// An enum defined in place.
+    Enum(CEnum),
+    /// A function (`void (*fn)(int)` is a pointer to one).
+    Function,
 }

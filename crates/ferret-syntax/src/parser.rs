@@ -298,6 +298,14 @@ impl<'a> Parser<'a> {
             if self.lexer.pos() >= self.text.len() || self.too_many_errors() {
                 break;
             }
+            if self.at_c_definition() {
+                match self.c_definition() {
+                    Ok(Some(def)) => program.c_definitions.push(def),
+                    Ok(None) => {}
+                    Err(Failed) => break,
+                }
+                continue;
+            }
             if self.top_level_item(&mut program, &mut items) {
                 continue;
             }
@@ -1363,6 +1371,7 @@ fn apply(operands: &mut Vec<Expr>, op: BinOp) {
 
 mod items;
 
+mod cdefs;
 #[cfg(test)]
 mod error_tests;
 #[cfg(test)]
