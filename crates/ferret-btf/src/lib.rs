@@ -18,9 +18,9 @@ mod bytes;
 mod index;
 mod types;
 
-use std::cell::OnceCell;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::OnceLock;
 
 pub use builder::BtfBuilder;
 pub use types::{
@@ -111,8 +111,8 @@ pub struct Btf {
     offsets: Vec<u32>,
     first_id: TypeId,
     base: Option<Arc<Btf>>,
-    names: [OnceCell<NameIndex>; NameKind::ALL],
-    enumerators: OnceCell<NameIndex>,
+    names: [OnceLock<NameIndex>; NameKind::ALL],
+    enumerators: OnceLock<NameIndex>,
 }
 
 impl std::fmt::Debug for Btf {
@@ -211,7 +211,7 @@ impl Btf {
             first_id,
             base,
             names: Default::default(),
-            enumerators: OnceCell::new(),
+            enumerators: OnceLock::new(),
         })
     }
 

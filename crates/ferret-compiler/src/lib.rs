@@ -7,6 +7,7 @@
 //! userspace eBPF VM.
 
 pub mod config;
+mod ctypes;
 mod emit;
 mod lower;
 pub mod params;

@@ -95,6 +95,7 @@ pub struct ProbeResolver<'t> {
     /// not exist (which `missing_probes` may forgive), not because it is
     /// malformed.
     pub missing: bool,
+    raw_tracepoints: Option<Vec<String>>,
 }
 
 impl<'t> ProbeResolver<'t> {
@@ -103,6 +104,7 @@ impl<'t> ProbeResolver<'t> {
             target,
             tracepoints: None,
             missing: false,
+            raw_tracepoints: None,
         }
     }
 
@@ -135,6 +137,7 @@ impl<'t> ProbeResolver<'t> {
         let provider_lc = provider.to_ascii_lowercase();
         match provider_lc.as_str() {
             "tracepoint" | "t" => self.tracepoint(ap, rest),
+            "rawtracepoint" | "rt" => self.raw_tracepoint(ap, rest),
             "interval" | "i" => {
                 let period_ns = parse_period(rest, false).map_err(|m| {
                     err(format!("invalid interval probe '{text}': {m}"))
@@ -386,6 +389,81 @@ fn perf_event(
         },
         format: None,
     }])
+}
+
+impl ProbeResolver<'_> {
+    /// `rawtracepoint:[module:]event`, globbed against the raw tracepoints
+    /// the kernel's BTF describes (or, without BTF, its tracepoints).
+    fn raw_tracepoint(
+        &mut self,
+        ap: &AttachPoint,
+        rest: &str,
+    ) -> Result<Vec<ResolvedProbe>, Diagnostic> {
+        let (module, event) = rest.split_once(':').unwrap_or(("*", rest));
+        if event.is_empty() {
+            return Err(Diagnostic::error(
+                ap.span,
+                format!("invalid raw tracepoint '{}'", ap.text),
+            )
+            .with_label("expected rawtracepoint:EVENT")
+            .with_help("for example rawtracepoint:sched_switch"));
+        }
+        if !glob_match(module, "vmlinux") {
+            return Err(Diagnostic::error(
+                ap.span,
+                format!("no raw tracepoint matches {module}:{event}"),
+            )
+            .with_label("matches nothing")
+            .with_help("only the kernel's own (vmlinux) raw tracepoints are supported for now"));
+        }
+        let target = self.target;
+        let all = self
+            .raw_tracepoints
+            .get_or_insert_with(|| match target.btf() {
+                Ok(btf) => btf.raw_tracepoints(),
+                Err(_) => {
+                    let mut events: Vec<String> =
+                        target.tracepoints().into_iter().map(|(_, e)| e).collect();
+                    events.sort();
+                    events.dedup();
+                    events
+                }
+            });
+        let matches: Vec<String> = all
+            .iter()
+            .filter(|e| glob_match(event, e))
+            .cloned()
+            .collect();
+        if matches.is_empty() {
+            self.missing = true;
+            let wild = event.contains(['*', '?']);
+            let mut d = Diagnostic::error(
+                ap.span,
+                if wild {
+                    format!("no raw tracepoint matches {event}")
+                } else {
+                    format!("raw tracepoint not found: {event}")
+                },
+            )
+            .with_label("no such raw tracepoint");
+            d = match closest(event, all.iter().map(String::as_str)) {
+                Some(best) if !wild => d.with_help(format!("did you mean 'rawtracepoint:{best}'?")),
+                _ => d.with_help("list them with: ferret -l 'rawtracepoint:*'"),
+            };
+            return Err(d);
+        }
+        Ok(matches
+            .into_iter()
+            .map(|e| ResolvedProbe {
+                name: format!("rawtracepoint:vmlinux:{e}"),
+                attach: Attach::RawTracepoint {
+                    module: "vmlinux".into(),
+                    event: e,
+                },
+                format: None,
+            })
+            .collect())
+    }
 }
 
 /// `*` and `?` globbing, as bpftrace matches probe names.

@@ -77,6 +77,12 @@ pub enum Attach {
         exit: bool,
         tracepoints: usize,
     },
+    /// A raw tracepoint (`rawtracepoint:[module:]event`): its arguments are
+    /// the context's u64s, typed by the kernel's BTF.
+    RawTracepoint {
+        module: String,
+        event: String,
+    },
     /// Fires every `period_ns` on one CPU.
     Interval {
         period_ns: u64,
@@ -118,7 +124,9 @@ impl Attach {
     /// process itself instead; begin/end and interval are not filtered.
     pub fn filters_pid_in_program(&self) -> bool {
         match self {
-            Attach::Tracepoint { .. } | Attach::RawSyscalls { .. } => true,
+            Attach::Tracepoint { .. }
+            | Attach::RawSyscalls { .. }
+            | Attach::RawTracepoint { .. } => true,
             Attach::Begin
             | Attach::End
             | Attach::Interval { .. }

@@ -1,8 +1,12 @@
 //! What the compiler needs to know about the kernel it compiles for, handed
 //! in by the caller so compilation stays pure: the tracepoints that exist and
-//! their record layouts, the number of CPUs, the clock at start.
+//! their record layouts, the kernel's types (BTF), the number of CPUs, the
+//! clock at start.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use ferret_btf::Btf;
 
 use crate::syscalls::SyscallAbi;
 
@@ -32,6 +36,11 @@ pub trait Target {
     fn syscall_abi(&self) -> Option<SyscallAbi> {
         None
     }
+    /// The kernel's types, read on first use (programs that use no kernel
+    /// type never ask); `Err` says why there are none.
+    fn btf(&self) -> Result<&Btf, String> {
+        Err("this target has no BTF".into())
+    }
 }
 
 /// A target with a fixed set of tracepoints, for tests and `--dry-run`
@@ -45,9 +54,16 @@ pub struct FixedTarget {
     /// Cgroup paths and their ids.
     pub cgroups: HashMap<String, u64>,
     pub syscalls: Option<SyscallAbi>,
+    /// Kernel types (tests build small blobs with `ferret_btf::BtfBuilder`).
+    pub btf: Option<Arc<Btf>>,
 }
 
 impl FixedTarget {
+    pub fn with_btf(mut self, btf: Btf) -> Self {
+        self.btf = Some(Arc::new(btf));
+        self
+    }
+
     pub fn with_format(mut self, category: &str, event: &str, format: &str) -> Self {
         self.formats.insert(
             (category.to_string(), event.to_string()),
@@ -88,6 +104,11 @@ impl Target for FixedTarget {
 
     fn syscall_abi(&self) -> Option<SyscallAbi> {
         self.syscalls
+    }
+    fn btf(&self) -> Result<&Btf, String> {
+        self.btf
+            .as_deref()
+            .ok_or_else(|| "this target has no BTF".to_string())
     }
 }
 

@@ -1,6 +1,8 @@
 //! The types of values in a program, and how many bytes each takes in maps
 //! and events.
 
+use std::sync::Arc;
+
 /// A value's type after resolution.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ty {
@@ -48,6 +50,12 @@ pub enum Ty {
     Errno,
     /// `username`: a uid, printed as its name from /etc/passwd.
     Username,
+    /// A pointer to a C type (kernel BTF or the script's own definitions),
+    /// printed as an address.
+    Ptr(PtrTy),
+    /// An integer of a C enum type: `%s` and map printing show the
+    /// enumerator's name.
+    Enum(Arc<EnumTy>),
     /// Statements and functions that produce no value.
     None,
 }
@@ -76,7 +84,9 @@ impl Ty {
             | Ty::Timestamp { .. }
             | Ty::Errno
             | Ty::Username
-            | Ty::MacAddr => 8,
+            | Ty::MacAddr
+            | Ty::Ptr(_)
+            | Ty::Enum(_) => 8,
             Ty::Str { cap } => *cap,
             Ty::Tuple(elems) => tuple_layout(elems).1,
             Ty::Record(fields) => record_layout(fields).1,
@@ -107,6 +117,8 @@ impl Ty {
                 | Ty::Timestamp { .. }
                 | Ty::Errno
                 | Ty::Username
+                | Ty::Ptr(_)
+                | Ty::Enum(_)
         )
     }
 
@@ -116,7 +128,11 @@ impl Ty {
     }
 
     pub fn is_signed(&self) -> bool {
-        matches!(self, Ty::Int { signed: true, .. })
+        match self {
+            Ty::Int { signed, .. } => *signed,
+            Ty::Enum(e) => e.signed,
+            _ => false,
+        }
     }
 
     /// The type both `self` and `other` fit in, when they are the same kind
@@ -158,6 +174,13 @@ impl Ty {
                     .collect::<Option<Vec<_>>>()
                     .map(Ty::Record)
             }
+            // An enum's values are integers; mixing them gives an integer.
+            (Ty::Enum(e), Ty::Int { bytes, signed }) | (Ty::Int { bytes, signed }, Ty::Enum(e)) => {
+                Some(Ty::Int {
+                    bytes: (*bytes).max(e.bytes),
+                    signed: *signed || e.signed,
+                })
+            }
             (a, b) if a == b => Some(a.clone()),
             _ => None,
         }
@@ -196,6 +219,8 @@ impl Ty {
             Ty::Timestamp { .. } => "timestamp".into(),
             Ty::Errno => "strerror".into(),
             Ty::Username => "username".into(),
+            Ty::Ptr(p) => p.name.to_string(),
+            Ty::Enum(e) => format!("enum {}", e.name),
             Ty::None => "none".into(),
         }
     }
@@ -221,4 +246,44 @@ pub fn record_layout(fields: &[(String, Ty)]) -> (Vec<u32>, u32) {
 
 pub fn align8(n: u32) -> u32 {
     n.div_ceil(8) * 8
+}
+
+/// A pointer's target, in the compilation's table of C types. Two pointer
+/// types are the same when they read the same in C (`uint32 *` from a cast
+/// and from a kernel struct member).
+#[derive(Debug, Clone, Eq)]
+pub struct PtrTy {
+    /// The pointed-to type's index in the C type table.
+    pub target: u32,
+    /// How the pointer type reads in C (`struct task_struct *`).
+    pub name: Arc<str>,
+    /// Points into user memory (read with `probe_read_user`).
+    pub user: bool,
+}
+
+impl PartialEq for PtrTy {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.user == other.user
+    }
+}
+
+/// A C enum: its name, width and constants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnumTy {
+    pub name: String,
+    /// Bytes of the C type.
+    pub bytes: u8,
+    pub signed: bool,
+    /// (value, name) of each constant, in declaration order.
+    pub values: Vec<(i64, String)>,
+}
+
+impl EnumTy {
+    /// The name of the constant with value `v`.
+    pub fn name_of(&self, v: i64) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(value, _)| *value == v)
+            .map(|(_, n)| n.as_str())
+    }
 }

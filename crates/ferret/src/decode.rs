@@ -224,6 +224,23 @@ pub fn value(bytes: &[u8], off: usize, ty: &Ty, sym: &mut Symbolizer) -> Value {
                 .to_vec(),
         ),
         Ty::Username => Value::Str(sym.username(u64_at(bytes, off)).into_bytes()),
+        Ty::Ptr(_) => Value::pointer(u64_at(bytes, off)),
+        Ty::Enum(e) => {
+            let shift = 64 - u32::from(e.bytes.clamp(1, 8)) * 8;
+            let raw = u64_at(bytes, off);
+            let v = if e.signed {
+                ((raw << shift) as i64) >> shift
+            } else {
+                ((raw << shift) >> shift) as i64
+            };
+            // bpftrace prints an unnamed value as its number.
+            Value::Symbolic {
+                name: e
+                    .name_of(v)
+                    .map_or_else(|| (v as u64).to_string(), str::to_string),
+                value: v as u64,
+            }
+        }
         Ty::None => Value::None,
     }
 }

@@ -331,6 +331,10 @@ impl<'a> Session<'a> {
                     .object
                     .attach_raw_tracepoint(&p.name, Attach::raw_syscall_tracepoint(*exit))
                     .map(|()| *tracepoints),
+                Attach::RawTracepoint { event, .. } => self
+                    .object
+                    .attach_raw_tracepoint(&p.name, event)
+                    .map(|()| 1),
                 Attach::Interval { period_ns } => self
                     .object
                     .attach_perf_event(

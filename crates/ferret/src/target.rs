@@ -1,14 +1,18 @@
 //! The running kernel as the compiler's [`Target`]: tracepoints from
-//! tracefs (mounted on first need), CPU count, and the start clock.
+//! tracefs (mounted on first need), kernel types from BTF (read on first
+//! need), CPU count, and the start clock.
 
 use std::cell::OnceCell;
 use std::path::PathBuf;
+use std::time::Instant;
 
+use ferret_btf::Btf;
 use ferret_compiler::{SyscallAbi, Target};
 use ferret_kernel::tracefs;
 
 pub struct KernelTarget {
     tracefs: OnceCell<Option<PathBuf>>,
+    btf: OnceCell<Result<Btf, String>>,
     ncpus: u64,
     start_ns: u64,
     verbose: bool,
@@ -19,6 +23,7 @@ impl KernelTarget {
         let ncpus = ferret_kernel::cpus::online().map_or(1, |c| c.len() as u64);
         Self {
             tracefs: OnceCell::new(),
+            btf: OnceCell::new(),
             ncpus,
             start_ns: monotonic_ns(),
             verbose,
@@ -93,6 +98,20 @@ impl Target for KernelTarget {
             "aarch64" => Some(SyscallAbi::aarch64()),
             _ => None,
         }
+    }
+
+    fn btf(&self) -> Result<&Btf, String> {
+        self.btf
+            .get_or_init(|| {
+                let started = Instant::now();
+                let btf = Btf::vmlinux().map_err(|e| e.to_string());
+                if self.verbose && btf.is_ok() {
+                    eprintln!("read kernel BTF in {:?}", started.elapsed());
+                }
+                btf
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 }
 

@@ -141,6 +141,7 @@ impl Lowerer<'_, '_> {
                 TVal::new(Val::Mem(place), Ty::Str { cap })
             }
             "kstack" => self.kstack(None, expr.span)?,
+            "curtask" => self.curtask(),
             "args" => {
                 return Err(Diagnostic::error(expr.span, "'args' needs a field")
                     .with_label("which field?")
@@ -176,6 +177,12 @@ impl Lowerer<'_, '_> {
                 }
                 return Err(d);
             }
+            n if n.starts_with("arg")
+                && matches!(self.probe.attach, Attach::RawTracepoint { .. })
+                && let Ok(i) = n[3..].parse::<u32>() =>
+            {
+                self.raw_tracepoint_argn(i, expr.span)?
+            }
             n if n.starts_with("arg") && n[3..].parse::<u32>().is_ok() => {
                 let mut d = Diagnostic::error(
                     expr.span,
@@ -195,6 +202,7 @@ impl Lowerer<'_, '_> {
                     .library_call(name, &[], expr)
                     .unwrap_or_else(|| Ok(TVal::int(0)));
             }
+            _ if let Some(v) = self.enum_constant(name) => v,
             _ => {
                 let mut d = Diagnostic::error(expr.span, format!("unknown identifier '{name}'"))
                     .with_label("not a builtin");
@@ -213,6 +221,7 @@ impl Lowerer<'_, '_> {
             Attach::Begin => "begin",
             Attach::End => "end",
             Attach::Tracepoint { .. } | Attach::RawSyscalls { .. } => "tracepoint",
+            Attach::RawTracepoint { .. } => "rawtracepoint",
             Attach::Interval { .. } => "interval",
             Attach::Profile { .. } => "profile",
             Attach::Software { .. } => "software",
@@ -544,7 +553,7 @@ impl Lowerer<'_, '_> {
 
     /// Syscall tracepoints carry user-space pointers; other probes' pointers
     /// are kernel addresses.
-    fn user_pointers(&self) -> bool {
+    pub(super) fn user_pointers(&self) -> bool {
         match &self.probe.attach {
             Attach::Tracepoint { category, .. } => category == "syscalls",
             Attach::RawSyscalls { .. } => true,
@@ -555,7 +564,11 @@ impl Lowerer<'_, '_> {
     /// Whether reads through pointer `v` go to user memory: as marked by
     /// `uptr()`/`kptr()`, else as the probe's pointers are.
     pub fn reads_user(&self, v: &TVal) -> bool {
-        v.user.unwrap_or_else(|| self.user_pointers())
+        let typed = match &v.ty {
+            Ty::Ptr(p) => Some(p.user),
+            _ => None,
+        };
+        v.user.or(typed).unwrap_or_else(|| self.user_pointers())
     }
 
     fn printf(&mut self, args: &[Expr], expr: &Expr) -> Res<()> {

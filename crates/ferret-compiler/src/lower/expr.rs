@@ -30,12 +30,7 @@ impl Lowerer<'_, '_> {
                 then,
                 otherwise,
             } => self.ternary(cond, then, otherwise),
-            ExprKind::Field {
-                expr: base,
-                field,
-                field_span,
-                ..
-            } => self.field(base, field, *field_span),
+            ExprKind::Field { .. } | ExprKind::Index { .. } => self.c_access(expr),
             ExprKind::TupleIndex { expr: base, index } => {
                 let t = self.eval(base)?;
                 let Ty::Tuple(elems) = &t.ty else {
@@ -76,6 +71,7 @@ impl Lowerer<'_, '_> {
                 }
                 Ok(TVal::new(Val::Mem(place), Ty::Tuple(tys)))
             }
+            ExprKind::Cast { ty, expr: inner } if Self::is_c_cast(ty) => self.c_cast(ty, inner),
             ExprKind::Cast { ty, expr: inner }
                 if ty.pointer_depth == 0 && ty.array_len.is_some() =>
             {
@@ -131,32 +127,8 @@ impl Lowerer<'_, '_> {
                 prefix,
             } => self.inc_dec(target, *increment, *prefix),
             ExprKind::Block { stmts, value } => self.block_value(stmts, value.as_deref()),
-            ExprKind::SizeofType(ty) => {
-                let size = match (ty.pointer_depth, int_type(&ty.name), ty.name.as_str()) {
-                    (1.., _, _) => Some(8),
-                    (0, Some(Ty::Int { bytes, .. }), _) => Some(u64::from(bytes)),
-                    (0, _, "bool") => Some(1),
-                    (0, _, "string") => Some(u64::from(self.g.opts.max_strlen)),
-                    _ => None,
-                };
-                let Some(size) = size else {
-                    return Err(Diagnostic::error(
-                        ty.span,
-                        format!("sizeof(): unknown type '{}'", ty.name),
-                    )
-                    .with_label("unknown type"));
-                };
-                Ok(TVal::new(
-                    Val::Imm((size * ty.array_len.unwrap_or(1)) as i64),
-                    Ty::U64,
-                ))
-            }
-            ExprKind::Index { expr: base, index } => self.index(base, index, expr),
-            ExprKind::Offsetof { .. } => Err(Diagnostic::error(
-                expr.span,
-                "this expression is not supported yet",
-            )
-            .with_label("not supported yet")),
+            ExprKind::SizeofType(ty) => self.sizeof_type(ty),
+            ExprKind::Offsetof { ty, fields } => self.offsetof(ty, fields, expr.span),
         }
     }
 
@@ -244,8 +216,9 @@ impl Lowerer<'_, '_> {
     }
 
     /// `a[i]` on arrays and strings (one byte), and `t[N]` on tuples.
-    fn index(&mut self, base: &Expr, index: &Expr, expr: &Expr) -> Res<TVal> {
-        let v = self.eval(base)?;
+    /// `v[index]` of an array, string or tuple value (`base` is where `v`
+    /// came from); C arrays and pointers are indexed in `kmem`.
+    pub fn index_value(&mut self, v: TVal, base: &Expr, index: &Expr, expr: &Expr) -> Res<TVal> {
         let literal = match index.kind {
             ExprKind::Int(n) => Some(n),
             _ => None,
@@ -453,11 +426,11 @@ impl Lowerer<'_, '_> {
                 self.store_back(&v, Reg::R0);
                 Ok(TVal::new(v.val, ty))
             }
-            UnaryOp::Deref | UnaryOp::AddrOf => Err(Diagnostic::error(
-                expr.span,
-                "pointer dereference and address-of are not supported yet",
-            )
-            .with_label("not supported yet")),
+            UnaryOp::Deref => self.c_access(expr),
+            UnaryOp::AddrOf => Err(
+                Diagnostic::error(expr.span, "address-of is not supported yet")
+                    .with_label("not supported yet"),
+            ),
         }
     }
 
@@ -483,10 +456,13 @@ impl Lowerer<'_, '_> {
                 .with_label(v.ty.describe()));
             }
         }
+        // `ptr + n` steps over n pointed-to values, as in C.
+        let (a, b, pointer) = self.pointer_arith(op, a, b, expr.span)?;
         let signed = a.ty.is_signed() || b.ty.is_signed();
-        let result_ty = match op {
-            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => Ty::Bool,
-            BinOp::Sub => Ty::I64,
+        let result_ty = match (pointer, op) {
+            (Some(ptr), _) => ptr,
+            (_, BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge) => Ty::Bool,
+            (_, BinOp::Sub) => Ty::I64,
             _ if signed => Ty::I64,
             _ => Ty::U64,
         };
@@ -699,29 +675,17 @@ impl Lowerer<'_, '_> {
         Ok(TVal::new(Val::Mem(place), out_ty))
     }
 
-    fn field(&mut self, base: &Expr, field: &str, span: ferret_syntax::Span) -> Res<TVal> {
-        match &base.kind {
-            ExprKind::Ident(name) if name == "args" => self.tracepoint_arg(field, span),
-            _ => {
-                let v = self.eval(base)?;
-                Err(Diagnostic::error(
-                    span,
-                    format!("cannot access field '{field}' of a {}", v.ty.describe()),
-                )
-                .with_label("no such field"))
-            }
-        }
-    }
-
     /// `x++` and friends on variables and maps.
     fn inc_dec(&mut self, target: &Expr, increment: bool, prefix: bool) -> Res<TVal> {
         let old = self.eval_int(target)?;
         let old = self.owned(old);
+        // A pointer steps over one pointed-to value.
+        let step = self.pointer_step(&old.ty, target.span)?.unwrap_or(1);
         self.load_reg(&old, Reg::R0);
         self.e.push(Insn::alu64_imm(
             AluOp::Add,
             Reg::R0,
-            if increment { 1 } else { -1 },
+            if increment { step } else { -step },
         ));
         let new = self.temp_from(Reg::R0, old.ty.clone());
         self.assign_to(target, &new)?;

@@ -144,6 +144,7 @@ impl Lowerer<'_, '_> {
                 let kind = match self.probe.attach {
                     Attach::Begin | Attach::End => "special",
                     Attach::Tracepoint { .. } | Attach::RawSyscalls { .. } => "tracepoint",
+                    Attach::RawTracepoint { .. } => "rawtracepoint",
                     Attach::Interval { .. } => "interval",
                     Attach::Profile { .. } => "profile",
                     Attach::Software { .. } => "software",
@@ -830,6 +831,7 @@ impl Lowerer<'_, '_> {
             "is_unsigned_integer" => matches!(ty, Ty::Int { signed: false, .. }),
             "is_str" => matches!(ty, Ty::Str { .. }),
             "is_array" => matches!(ty, Ty::Array { .. }),
+            "is_ptr" => matches!(ty, Ty::Ptr(_)),
             "is_literal" => literal,
             _ => false,
         };

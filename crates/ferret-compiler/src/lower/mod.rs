@@ -7,6 +7,7 @@ mod calls;
 mod decls;
 mod expr;
 mod funcs;
+mod kmem;
 mod maps;
 mod stmt;
 mod syscalls;
@@ -135,6 +136,8 @@ pub(crate) struct MapState {
 pub(crate) struct Globals<'o> {
     pub opts: &'o Options,
     pub target: &'o dyn Target,
+    /// C types: the kernel's (BTF, read on first use) and the script's.
+    pub ctypes: crate::ctypes::CTypes<'o>,
     pub ncpus: u64,
     pub start_ns: u64,
     /// True during the first run, when map types may still change.
@@ -331,9 +334,15 @@ pub fn compile(
         .collect();
     let decls = decls::map_decls(program)?;
 
+    let mut ctypes = crate::ctypes::CTypes::new(target);
+    let type_errors = ctypes.define(&program.c_definitions);
+    if !type_errors.is_empty() {
+        return Err(type_errors);
+    }
     let mut g = Globals {
         opts,
         target,
+        ctypes,
         ncpus: target.ncpus(),
         start_ns: target.start_ns(),
         discovering: true,
@@ -430,6 +439,7 @@ pub fn compile(
                     Attach::Tracepoint { category, event } => {
                         format!("tracepoint/{category}/{event}")
                     }
+                    Attach::RawTracepoint { event, .. } => format!("raw_tp/{event}"),
                     Attach::Interval { .. }
                     | Attach::Profile { .. }
                     | Attach::Software { .. }

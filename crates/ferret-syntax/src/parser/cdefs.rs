@@ -261,7 +261,10 @@ impl Parser<'_> {
                     break;
                 }
             }
-            self.expect(&T::Semi, "';'")?;
+            // Like C compilers, forgive a missing ';' before the '}'.
+            if !self.at(&T::RBrace) {
+                self.expect(&T::Semi, "';'")?;
+            }
         }
         Ok(fields)
     }
@@ -445,7 +448,7 @@ mod tests {
     #[test]
     fn structs_before_probes() {
         let p = program(
-            "struct foo { int a; char b[16]; }
+            "struct foo { int a; char b[16] }
              struct nameidata {
                  struct path path;   // comment
                  const unsigned long *p, **pp;

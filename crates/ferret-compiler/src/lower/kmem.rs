@@ -1,0 +1,608 @@
+//! Kernel memory through C types: `curtask`, casts to pointers, member
+//! walks (`->`, `.`, `[i]`, `*p`) through structs, unions, arrays and
+//! bitfields, `sizeof`/`offsetof`, enum constants, and the typed arguments
+//! of raw tracepoints.
+//!
+//! A walk is located first and read once: `a->b.c[2]` adds constant offsets
+//! to one base address and reads only the final member (with
+//! `bpf_probe_read_kernel`, or `_user` for user memory); each pointer on the
+//! way (`a->b->c`) costs one read.
+
+use ferret_bpf::insn::helper;
+use ferret_bpf::{AluOp, Insn, Reg, Size};
+use ferret_syntax::ast::{BinOp, Expr, ExprKind, TypeName, UnaryOp};
+use ferret_syntax::{Diagnostic, Span};
+
+use super::expr::Res;
+use super::{CTX_SLOT, Lowerer, Place, TVal, Val};
+use crate::ctypes::{CId, CType};
+use crate::program::Attach;
+use crate::types::Ty;
+
+/// A C object in memory, located but not yet read.
+struct Obj {
+    /// The base address, a pointer value.
+    addr: TVal,
+    /// Constant bytes past `addr`.
+    off: i64,
+    ty: CId,
+    /// A bitfield's (bit offset within the byte at `off`, width).
+    bits: Option<(u8, u8)>,
+    /// In user memory.
+    user: bool,
+}
+
+/// What an expression on the left of `.`, `->` or `[]` turned out to be.
+enum Located {
+    /// A struct, union, array or bitfield in memory.
+    Obj(Obj),
+    /// A value (a pointer, an integer, ...).
+    Value(TVal),
+}
+
+impl Lowerer<'_, '_> {
+    /// `e.f`, `e->f`, `e[i]`, `*e`: the value of the C object they name.
+    pub fn c_access(&mut self, expr: &Expr) -> Res<TVal> {
+        match self.located(expr)? {
+            Located::Obj(obj) => self.read_obj(obj, expr.span),
+            Located::Value(v) => Ok(v),
+        }
+    }
+
+    /// Locates `expr` when it names a C object, else evaluates it.
+    fn located(&mut self, expr: &Expr) -> Res<Located> {
+        match &expr.kind {
+            ExprKind::Field {
+                expr: base,
+                field,
+                field_span,
+                arrow,
+            } => {
+                if let ExprKind::Ident(name) = &base.kind
+                    && name == "args"
+                {
+                    return self
+                        .probe_args_field(field, *field_span)
+                        .map(Located::Value);
+                }
+                self.member(base, field, *field_span, *arrow)
+                    .map(Located::Obj)
+            }
+            ExprKind::Index { expr: base, index } => self.element(base, index, expr),
+            ExprKind::Unary {
+                op: UnaryOp::Deref,
+                expr: inner,
+            } => {
+                let v = self.eval(inner)?;
+                let Ty::Ptr(p) = &v.ty else {
+                    return Err(Diagnostic::error(
+                        inner.span,
+                        format!("cannot dereference a {}", v.ty.describe()),
+                    )
+                    .with_label("not a pointer")
+                    .with_help("cast it to a pointer first, like *(uint32 *)addr"));
+                };
+                let (ty, user) = (p.target, self.reads_user(&v));
+                Ok(Located::Obj(Obj {
+                    addr: v,
+                    off: 0,
+                    ty,
+                    bits: None,
+                    user,
+                }))
+            }
+            _ => self.eval(expr).map(Located::Value),
+        }
+    }
+
+    /// `args.NAME` in a tracepoint or raw tracepoint probe.
+    fn probe_args_field(&mut self, field: &str, span: Span) -> Res<TVal> {
+        if let Attach::RawTracepoint { event, .. } = &self.probe.attach {
+            let event = event.clone();
+            return self.raw_tracepoint_arg(&event, field, span);
+        }
+        self.tracepoint_arg(field, span)
+    }
+
+    /// Follows pointers (`.` dereferences as `->` does, as in bpftrace) to
+    /// the record `base` names.
+    fn record_of(&mut self, base: &Expr, field: &str, span: Span, arrow: bool) -> Res<Obj> {
+        let mut obj = match self.located(base)? {
+            Located::Obj(obj) => {
+                let is_record = matches!(self.g.ctypes.get(obj.ty), CType::Record(_));
+                if is_record && arrow {
+                    let name = self.g.ctypes.name(obj.ty);
+                    return Err(Diagnostic::error(
+                        span,
+                        format!("'->' needs a pointer, but this is a {name}"),
+                    )
+                    .with_label("not a pointer")
+                    .with_help(format!("use '.' to reach a member of a struct: .{field}")));
+                }
+                obj
+            }
+            Located::Value(v) => {
+                let Ty::Ptr(p) = &v.ty else {
+                    let op = if arrow { "->" } else { "." };
+                    let mut d = Diagnostic::error(
+                        span,
+                        format!("cannot access field '{field}' of a {}", v.ty.describe()),
+                    )
+                    .with_label("no such field");
+                    if v.ty.is_scalar() {
+                        d = d.with_help(format!(
+                            "cast it to a pointer to a struct first: ((struct NAME *)expr){op}{field}"
+                        ));
+                    }
+                    return Err(d);
+                };
+                let (ty, user) = (p.target, self.reads_user(&v));
+                Obj {
+                    addr: v,
+                    off: 0,
+                    ty,
+                    bits: None,
+                    user,
+                }
+            }
+        };
+        // `a->b.c` where b is a pointer: read it and go on through it.
+        for _ in 0..8 {
+            match self.g.ctypes.get(obj.ty).clone() {
+                CType::Ptr(_) => {
+                    let v = self.read_obj(obj, span)?;
+                    let Ty::Ptr(p) = &v.ty else {
+                        return Err(Diagnostic::error(span, "expected a pointer"));
+                    };
+                    let (ty, user) = (p.target, self.reads_user(&v));
+                    obj = Obj {
+                        addr: v,
+                        off: 0,
+                        ty,
+                        bits: None,
+                        user,
+                    };
+                }
+                _ => break,
+            }
+        }
+        self.g.ctypes.resolve(obj.ty, span)?;
+        if !matches!(self.g.ctypes.get(obj.ty), CType::Record(_)) {
+            let name = self.g.ctypes.name(obj.ty);
+            return Err(Diagnostic::error(
+                span,
+                format!("cannot access field '{field}' of a {name}"),
+            )
+            .with_label("not a struct or union"));
+        }
+        Ok(obj)
+    }
+
+    fn member(&mut self, base: &Expr, field: &str, span: Span, arrow: bool) -> Res<Obj> {
+        let obj = self.record_of(base, field, span, arrow)?;
+        let m = self.g.ctypes.member(obj.ty, field, span)?;
+        Ok(Obj {
+            off: obj.off + i64::from(m.bit_offset / 8),
+            ty: m.ty,
+            bits: (m.bits != 0).then_some(((m.bit_offset % 8) as u8, m.bits)),
+            ..obj
+        })
+    }
+
+    /// `base[index]` of an array member or a pointer; other values (strings,
+    /// arrays, tuples) are indexed as values.
+    fn element(&mut self, base: &Expr, index: &Expr, expr: &Expr) -> Res<Located> {
+        let span = expr.span;
+        let located = match self.located(base)? {
+            Located::Value(v) if !matches!(v.ty, Ty::Ptr(_)) => {
+                return self.index_value(v, base, index, expr).map(Located::Value);
+            }
+            other => other,
+        };
+        let (obj, len) = match located {
+            Located::Obj(obj) => match self.g.ctypes.get(obj.ty).clone() {
+                CType::Array { elem, len } => (
+                    Obj {
+                        ty: elem,
+                        bits: None,
+                        ..obj
+                    },
+                    Some(len),
+                ),
+                CType::Ptr(_) => {
+                    let v = self.read_obj(obj, base.span)?;
+                    (self.pointee(v, base)?, None)
+                }
+                _ => {
+                    let name = self.g.ctypes.name(obj.ty);
+                    return Err(
+                        Diagnostic::error(base.span, format!("cannot index a {name}"))
+                            .with_label("not an array or pointer"),
+                    );
+                }
+            },
+            Located::Value(v) => (self.pointee(v, base)?, None),
+        };
+        let Some(size) = self.g.ctypes.size_of(obj.ty, span)? else {
+            let name = self.g.ctypes.name(obj.ty);
+            return Err(Diagnostic::error(
+                base.span,
+                format!("cannot index into {name}: its size is unknown"),
+            )
+            .with_label("unknown element size"));
+        };
+        let i = self.eval_int(index)?;
+        if let Val::Imm(n) = i.val {
+            if let Some(len) = len
+                && (n < 0 || n as u64 >= u64::from(len))
+            {
+                return Err(Diagnostic::error(
+                    index.span,
+                    format!("index {n} is out of bounds: the array has {len} elements"),
+                )
+                .with_label("out of bounds"));
+            }
+            return Ok(Located::Obj(Obj {
+                off: obj.off + n * i64::from(size),
+                ..obj
+            }));
+        }
+        // A run-time index moves the base address.
+        self.load_reg(&i, Reg::R0);
+        self.release(i);
+        self.e
+            .alu_imm(AluOp::Mul, Reg::R0, i64::from(size), Reg::R1);
+        self.load_reg(&obj.addr, Reg::R1);
+        self.e.push(Insn::alu64_reg(AluOp::Add, Reg::R0, Reg::R1));
+        self.release(obj.addr);
+        let addr = self.temp_from(Reg::R0, Ty::U64);
+        Ok(Located::Obj(Obj { addr, ..obj }))
+    }
+
+    /// The object a pointer value points to.
+    fn pointee(&mut self, v: TVal, base: &Expr) -> Res<Obj> {
+        let Ty::Ptr(p) = &v.ty else {
+            return Err(Diagnostic::error(
+                base.span,
+                format!("cannot index a {}", v.ty.describe()),
+            )
+            .with_label("not an array or pointer"));
+        };
+        let (ty, user) = (p.target, self.reads_user(&v));
+        Ok(Obj {
+            addr: v,
+            off: 0,
+            ty,
+            bits: None,
+            user,
+        })
+    }
+
+    /// `r1 = dst; r2 = len; r3 = address of obj; call probe_read`.
+    fn probe_read(&mut self, dst: Place, len: u32, obj: &Obj) {
+        self.load_reg(&obj.addr, Reg::R3);
+        if obj.off != 0 {
+            self.e.alu_imm(AluOp::Add, Reg::R3, obj.off, Reg::R2);
+        }
+        self.addr_of(dst, Reg::R1);
+        self.e.push(Insn::mov64_imm(Reg::R2, len as i32));
+        self.e.push(Insn::call(if obj.user {
+            helper::PROBE_READ_USER
+        } else {
+            helper::PROBE_READ_KERNEL
+        }));
+    }
+
+    /// Reads the object: integers, enums, pointers and bitfields become
+    /// scalars, byte arrays strings.
+    fn read_obj(&mut self, obj: Obj, span: Span) -> Res<TVal> {
+        self.g.ctypes.resolve(obj.ty, span)?;
+        let Some(ty) = self.g.ctypes.value_ty(obj.ty, obj.user) else {
+            let name = self.g.ctypes.name(obj.ty);
+            let d = Diagnostic::error(span, format!("cannot read a whole {name}"));
+            return Err(match self.g.ctypes.get(obj.ty) {
+                CType::Record(_) => d
+                    .with_label("a struct")
+                    .with_help("read one of its members: expr.member"),
+                CType::Array { .. } => d
+                    .with_label("an array")
+                    .with_help("read one element: expr[0]"),
+                _ => d.with_label("no value of this type"),
+            });
+        };
+        if let Ty::Str { cap } = ty {
+            // A char array: its bytes, NUL-padded to the string's capacity.
+            let CType::Array { len: n, .. } = *self.g.ctypes.get(obj.ty) else {
+                return Err(Diagnostic::error(span, "not an array"));
+            };
+            let place = self.alloc_mem(cap, true);
+            self.probe_read(place, n, &obj);
+            self.release(obj.addr);
+            return Ok(TVal::new(Val::Mem(place), Ty::Str { cap }));
+        }
+        let bytes = match &ty {
+            Ty::Int { bytes, .. } => u32::from(*bytes),
+            Ty::Enum(e) => u32::from(e.bytes),
+            Ty::Bool => 1,
+            _ => 8,
+        };
+        let read = match obj.bits {
+            Some((shift, width)) => (u32::from(shift) + u32::from(width)).div_ceil(8),
+            None => bytes,
+        };
+        let slot = self.alloc_mem(8, true);
+        self.probe_read(slot, read.min(8), &obj);
+        self.release(obj.addr);
+        self.e
+            .push(Insn::load(Size::DW, Reg::R0, slot.reg(), slot.off16()));
+        let signed = ty.is_signed();
+        match obj.bits {
+            Some((shift, width)) => {
+                // Move the field to the top, then back down with its sign.
+                let up = 64 - i32::from(shift) - i32::from(width);
+                if up > 0 {
+                    self.e.push(Insn::alu64_imm(AluOp::Lsh, Reg::R0, up));
+                }
+                let down = 64 - i32::from(width);
+                if down > 0 {
+                    self.e.push(Insn::alu64_imm(
+                        if signed { AluOp::Arsh } else { AluOp::Rsh },
+                        Reg::R0,
+                        down,
+                    ));
+                }
+            }
+            None if signed => self.narrow(Reg::R0, bytes as u8, true),
+            None => {}
+        }
+        Ok(self.temp_from(Reg::R0, ty))
+    }
+
+    /// Bytes a pointer of type `ty` steps over (`None` for non-pointers);
+    /// `void *` steps bytes.
+    pub fn pointer_step(&mut self, ty: &Ty, span: Span) -> Res<Option<i32>> {
+        let Ty::Ptr(p) = ty else {
+            return Ok(None);
+        };
+        let size = self.g.ctypes.size_of(p.target, span)?.unwrap_or(1);
+        Ok(Some(size.max(1) as i32))
+    }
+
+    /// `ptr + n`, `n + ptr`, `ptr - n`: scales `n` by the pointed-to size and
+    /// returns the operands (the pointer first) and the pointer type the
+    /// result has. Other operations pass through.
+    pub fn pointer_arith(
+        &mut self,
+        op: BinOp,
+        a: TVal,
+        b: TVal,
+        span: Span,
+    ) -> Res<(TVal, TVal, Option<Ty>)> {
+        let (ptr, n) = match (op, &a.ty, &b.ty) {
+            (BinOp::Add | BinOp::Sub, Ty::Ptr(_), t) if !matches!(t, Ty::Ptr(_)) => (a, b),
+            (BinOp::Add, t, Ty::Ptr(_)) if !matches!(t, Ty::Ptr(_)) => (b, a),
+            _ => return Ok((a, b, None)),
+        };
+        let step = self.pointer_step(&ptr.ty, span)?.unwrap_or(1);
+        let scaled = match n.val {
+            Val::Imm(v) => TVal::new(Val::Imm(v.wrapping_mul(i64::from(step))), n.ty),
+            _ if step == 1 => n,
+            _ => {
+                let n = self.owned(n);
+                self.load_reg(&n, Reg::R0);
+                self.e.push(Insn::alu64_imm(AluOp::Mul, Reg::R0, step));
+                self.store_back(&n, Reg::R0);
+                n
+            }
+        };
+        let ty = ptr.ty.clone();
+        Ok((ptr, scaled, Some(ty)))
+    }
+
+    /// `curtask`: the current task, a `struct task_struct *`.
+    pub fn curtask(&mut self) -> TVal {
+        self.e.push(Insn::call(helper::GET_CURRENT_TASK));
+        let task = self.g.ctypes.task_struct();
+        let ptr = self.g.ctypes.pointer_to(task);
+        let ty = self.g.ctypes.value_ty(ptr, false).unwrap_or(Ty::U64);
+        self.temp_from(Reg::R0, ty)
+    }
+
+    /// Whether a cast names a C type this module handles (pointers, structs,
+    /// enums) rather than an integer.
+    pub fn is_c_cast(ty: &TypeName) -> bool {
+        ty.array_len.is_none()
+            && (ty.pointer_depth > 0
+                || ty.name.starts_with("struct ")
+                || ty.name.starts_with("union ")
+                || ty.name.starts_with("enum "))
+    }
+
+    /// `(struct S *)expr`, `(uint8 **)expr`, `(enum E)expr`.
+    pub fn c_cast(&mut self, ty: &TypeName, inner: &Expr) -> Res<TVal> {
+        let mut id = self.g.ctypes.named(&ty.name, ty.span)?;
+        for _ in 0..ty.pointer_depth {
+            id = self.g.ctypes.pointer_to(id);
+        }
+        let v = self.eval(inner)?;
+        if !v.ty.is_scalar() {
+            return Err(Diagnostic::error(
+                inner.span,
+                format!(
+                    "cannot cast a {} to {}",
+                    v.ty.describe(),
+                    self.g.ctypes.name(id)
+                ),
+            )
+            .with_label("not an integer or pointer"));
+        }
+        let user = self.reads_user(&v);
+        let target = match self.g.ctypes.get(id) {
+            CType::Record(_) => {
+                let name = self.g.ctypes.name(id);
+                return Err(Diagnostic::error(
+                    ty.span,
+                    format!("cannot cast to {name}, only to a pointer to it"),
+                )
+                .with_label("not a pointer type")
+                .with_help(format!("cast to ({name} *)")));
+            }
+            CType::Enum(e) => Ty::Enum(std::sync::Arc::clone(e)),
+            _ => match self.g.ctypes.value_ty(id, user) {
+                Some(t) => t,
+                None => {
+                    return Err(Diagnostic::error(
+                        ty.span,
+                        format!("cannot cast to {}", self.g.ctypes.name(id)),
+                    )
+                    .with_label("unsupported cast"));
+                }
+            },
+        };
+        if let Ty::Enum(e) = &target {
+            let v = self.owned(v);
+            self.load_reg(&v, Reg::R0);
+            self.narrow(Reg::R0, e.bytes, e.signed);
+            self.store_back(&v, Reg::R0);
+            return Ok(TVal::new(v.val, target));
+        }
+        Ok(TVal::new(v.val, target))
+    }
+
+    /// The C type a `sizeof`/`offsetof` names.
+    fn type_of_name(&mut self, ty: &TypeName) -> Res<CId> {
+        let mut id = self.g.ctypes.named(&ty.name, ty.span)?;
+        for _ in 0..ty.pointer_depth {
+            id = self.g.ctypes.pointer_to(id);
+        }
+        Ok(id)
+    }
+
+    /// `sizeof(struct S)`, `sizeof(uint32)`, `sizeof(int8[4])`.
+    pub fn sizeof_type(&mut self, ty: &TypeName) -> Res<TVal> {
+        if ty.name == "string" {
+            let n = ty
+                .array_len
+                .map_or(u64::from(self.g.opts.max_strlen), |n| n);
+            return Ok(TVal::new(Val::Imm(n as i64), Ty::U64));
+        }
+        let id = self.type_of_name(ty)?;
+        let Some(size) = self.g.ctypes.size_of(id, ty.span)? else {
+            return Err(Diagnostic::error(
+                ty.span,
+                format!("{} has no size", self.g.ctypes.name(id)),
+            )
+            .with_label("size unknown"));
+        };
+        let n = u64::from(size) * ty.array_len.unwrap_or(1);
+        Ok(TVal::new(Val::Imm(n as i64), Ty::U64))
+    }
+
+    /// `offsetof(struct S, a.b)`: the byte offset of a (nested) member.
+    pub fn offsetof(&mut self, ty: &TypeName, fields: &[String], span: Span) -> Res<TVal> {
+        let mut id = self.type_of_name(ty)?;
+        let mut off = 0u64;
+        for f in fields {
+            self.g.ctypes.resolve(id, ty.span)?;
+            if !matches!(self.g.ctypes.get(id), CType::Record(_)) {
+                return Err(Diagnostic::error(
+                    span,
+                    format!("{} has no member '{f}'", self.g.ctypes.name(id)),
+                )
+                .with_label("not a struct or union"));
+            }
+            let m = self.g.ctypes.member(id, f, span)?;
+            off += u64::from(m.bit_offset / 8);
+            id = m.ty;
+        }
+        Ok(TVal::new(Val::Imm(off as i64), Ty::U64))
+    }
+
+    /// A bare identifier naming an enum constant (`BPF_ANY`), from the
+    /// script's enums or the kernel's.
+    pub fn enum_constant(&mut self, name: &str) -> Option<TVal> {
+        let (def, value) = self.g.ctypes.enum_constant(name)?;
+        Some(TVal::new(Val::Imm(value), Ty::Enum(def)))
+    }
+
+    /// `args.NAME` of a raw tracepoint, typed from its BTF prototype.
+    fn raw_tracepoint_arg(&mut self, event: &str, field: &str, span: Span) -> Res<TVal> {
+        let btf = self.g.ctypes.btf().map_err(|why| {
+            Diagnostic::error(
+                span,
+                format!("'args' of a raw tracepoint needs the kernel's BTF: {why}"),
+            )
+            .with_label("no argument names")
+            .with_help("read the arguments as arg0, arg1, ...")
+        })?;
+        let Some(rt) = btf.raw_tracepoint(event) else {
+            return Err(Diagnostic::error(
+                span,
+                format!("the kernel's BTF does not describe raw tracepoint {event}"),
+            )
+            .with_label("no argument names")
+            .with_help("read the arguments as arg0, arg1, ..."));
+        };
+        let Some(i) = rt.args.iter().position(|a| a.name == field) else {
+            let names: Vec<&str> = rt.args.iter().map(|a| a.name.as_str()).collect();
+            let mut d = Diagnostic::error(
+                span,
+                format!("{} has no argument '{field}'", self.probe.name),
+            )
+            .with_label("unknown argument");
+            d = match ferret_syntax::diag::closest(field, names.iter().copied()) {
+                Some(best) => d.with_help(format!("did you mean '{best}'?")),
+                None => d.with_help(format!("its arguments are: {}", names.join(", "))),
+            };
+            return Err(d);
+        };
+        let id = self.g.ctypes.import(btf, rt.args[i].type_id);
+        let Some(ty) = self.g.ctypes.value_ty(id, false) else {
+            return Err(Diagnostic::error(
+                span,
+                format!(
+                    "argument '{field}' is a {}, which cannot be read as a value",
+                    self.g.ctypes.name(id)
+                ),
+            )
+            .with_label("unsupported type"));
+        };
+        Ok(self.raw_arg(i as u32, ty))
+    }
+
+    /// `argN` of a raw tracepoint: the N-th u64 of its context.
+    pub fn raw_tracepoint_argn(&mut self, n: u32, span: Span) -> Res<TVal> {
+        let Attach::RawTracepoint { event, .. } = &self.probe.attach else {
+            return Err(Diagnostic::error(span, "not a raw tracepoint"));
+        };
+        if let Ok(btf) = self.g.ctypes.btf()
+            && let Some(rt) = btf.raw_tracepoint(event)
+            && n as usize >= rt.args.len()
+        {
+            return Err(Diagnostic::error(
+                span,
+                format!(
+                    "{} has {} arguments, arg0 to arg{}",
+                    self.probe.name,
+                    rt.args.len(),
+                    rt.args.len().saturating_sub(1)
+                ),
+            )
+            .with_label("no such argument"));
+        }
+        Ok(self.raw_arg(n, Ty::U64))
+    }
+
+    fn raw_arg(&mut self, n: u32, ty: Ty) -> TVal {
+        self.e
+            .push(Insn::load(Size::DW, Reg::R1, Reg::FP, CTX_SLOT));
+        self.e
+            .push(Insn::load(Size::DW, Reg::R0, Reg::R1, (n * 8) as i16));
+        match &ty {
+            Ty::Int { bytes, signed } => self.narrow(Reg::R0, *bytes, *signed),
+            Ty::Enum(e) => self.narrow(Reg::R0, e.bytes, e.signed),
+            _ => {}
+        }
+        self.temp_from(Reg::R0, ty)
+    }
+}

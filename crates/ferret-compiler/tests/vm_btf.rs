@@ -1,0 +1,366 @@
+//! Kernel types in generated code, run in the userspace VM against a small
+//! hand-built BTF and a fake task in "kernel" memory: member walks through
+//! pointers, arrays, unions and bitfields, casts, enums, `sizeof` and
+//! `offsetof`, the script's own structs, and raw tracepoint arguments.
+
+#[expect(dead_code, reason = "the VM harness serves several test binaries")]
+mod vm;
+
+use ferret_btf::{Btf, BtfBuilder};
+use ferret_compiler::{CompiledProgram, EventKind, FixedTarget, Options, Ty, compile};
+use ferret_syntax::{SourceFile, parse};
+use vm::{Machine, build_for, run, u64_at};
+
+/// Byte offsets in the fixture's `struct task_struct` (80 bytes).
+mod task {
+    pub const PID: usize = 0;
+    pub const COMM: usize = 4;
+    pub const PARENT: usize = 24;
+    /// `flags:3` then `prio:5`.
+    pub const FLAGS_PRIO: usize = 32;
+    /// `sflag:4`, signed.
+    pub const SFLAG: usize = 33;
+    pub const STATE: usize = 36;
+    pub const ARR: usize = 40;
+    /// `union { unsigned int a; unsigned short b; }`, anonymous.
+    pub const UNION: usize = 72;
+    /// `struct inner { short x; } in;`
+    pub const INNER: usize = 76;
+    pub const SIZE: u32 = 80;
+}
+
+/// Where the parent task lives in kernel memory.
+const PARENT_AT: usize = 512;
+
+fn btf() -> Btf {
+    let mut b = BtfBuilder::new();
+    let int = b.int("int", 4, true);
+    let uint = b.int("unsigned int", 4, false);
+    let char_t = b.int("char", 1, true);
+    let long = b.int("long", 8, true);
+    let short = b.int("short", 2, true);
+    let ushort = b.int("unsigned short", 2, false);
+    let comm = b.array(char_t, int, 16);
+    let arr = b.array(long, int, 4);
+    let state = b.enum_type(
+        "state",
+        4,
+        false,
+        &[("RUNNING", 0), ("SLEEPING", 1), ("DEAD", 16)],
+    );
+    let anon = b.struct_type("", 4, true, &[("a", uint, 0, 0), ("b", ushort, 0, 0)]);
+    let inner = b.struct_type("inner", 2, false, &[("x", short, 0, 0)]);
+    let task_id = b.next_id() + 1;
+    let task_ptr = b.ptr(task_id);
+    let task = b.struct_type(
+        "task_struct",
+        task::SIZE,
+        false,
+        &[
+            ("pid", int, 0, 0),
+            ("comm", comm, 32, 0),
+            ("real_parent", task_ptr, 192, 0),
+            ("flags", uint, 256, 3),
+            ("prio", uint, 259, 5),
+            ("sflag", int, 264, 4),
+            ("st", state, 288, 0),
+            ("arr", arr, 320, 0),
+            ("", anon, 576, 0),
+            ("in", inner, 608, 0),
+        ],
+    );
+    assert_eq!(task, task_id);
+    // A raw tracepoint `ev(struct task_struct *p, int n)`.
+    let void_ptr = b.ptr(0);
+    let proto = b.func_proto(0, &[("__data", void_ptr), ("p", task_ptr), ("n", int)]);
+    b.func("__probestub_ev", proto);
+    let proto_ptr = b.ptr(proto);
+    b.typedef("btf_trace_ev", proto_ptr);
+    Btf::parse(b.finish()).expect("fixture BTF parses")
+}
+
+fn target() -> FixedTarget {
+    vm::target(1).with_btf(btf())
+}
+
+fn build(src: &str) -> CompiledProgram {
+    build_for(src, &target(), &Options::default())
+}
+
+/// A machine whose current task is the fixture's, filled in.
+fn machine(prog: &CompiledProgram) -> Machine {
+    let mut m = Machine::new(prog, 1);
+    let parent = m.kernel_addr(PARENT_AT);
+    let mem = &mut m.kernel_mem;
+    mem[task::PID..task::PID + 4].copy_from_slice(&(-5i32).to_le_bytes());
+    mem[task::COMM..task::COMM + 6].copy_from_slice(b"worker");
+    mem[task::PARENT..task::PARENT + 8].copy_from_slice(&parent.to_le_bytes());
+    // flags = 5 (3 bits), prio = 19 (5 bits).
+    mem[task::FLAGS_PRIO] = 5 | (19 << 3);
+    // sflag = -3 in 4 bits.
+    mem[task::SFLAG] = 0b1101;
+    mem[task::STATE..task::STATE + 4].copy_from_slice(&16u32.to_le_bytes());
+    for (i, v) in [10i64, 20, 30, 40].iter().enumerate() {
+        let at = task::ARR + 8 * i;
+        mem[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    }
+    mem[task::UNION..task::UNION + 4].copy_from_slice(&0x0002_0001u32.to_le_bytes());
+    mem[task::INNER..task::INNER + 2].copy_from_slice(&(-2i16).to_le_bytes());
+    mem[PARENT_AT..PARENT_AT + 4].copy_from_slice(&77i32.to_le_bytes());
+    m.task = m.kernel_addr(0);
+    m
+}
+
+/// One printf argument, decoded by its type.
+#[derive(Debug, PartialEq)]
+enum Arg {
+    Int(i64),
+    Str(String),
+}
+
+/// Runs `src`'s first program once (with `ctx` as its context) and returns
+/// its printf's arguments with their types.
+fn printed_with(src: &str, ctx: &mut [u8]) -> Vec<(Arg, Ty)> {
+    let prog = build(src);
+    let mut m = machine(&prog);
+    run(&mut m, &prog, 0, ctx).unwrap_or_else(|e| panic!("{src}: {e}"));
+    assert_eq!(m.events.len(), 1, "{src}: one event");
+    let ev = &m.events[0];
+    assert_eq!(u64_at(ev, 0) as u32, EventKind::Printf as u32);
+    let id = (u64_at(ev, 0) >> 32) as usize;
+    prog.printfs[id]
+        .args
+        .iter()
+        .map(|(off, ty)| {
+            let off = *off as usize;
+            let arg = match ty {
+                Ty::Str { cap } => {
+                    let s = &ev[off..off + *cap as usize];
+                    let n = s.iter().position(|&b| b == 0).unwrap_or(s.len());
+                    Arg::Str(String::from_utf8_lossy(&s[..n]).into_owned())
+                }
+                _ => Arg::Int(u64_at(ev, off) as i64),
+            };
+            (arg, ty.clone())
+        })
+        .collect()
+}
+
+fn printed(src: &str) -> Vec<(Arg, Ty)> {
+    printed_with(src, &mut vm::record())
+}
+
+fn ints(src: &str) -> Vec<i64> {
+    printed(src)
+        .into_iter()
+        .map(|(a, _)| match a {
+            Arg::Int(v) => v,
+            Arg::Str(s) => panic!("{src}: string {s:?} where an integer was expected"),
+        })
+        .collect()
+}
+
+fn compile_errors(src: &str, target: &FixedTarget) -> Vec<String> {
+    let file = SourceFile::new("test.bt", src);
+    let ast = parse(&file).expect("parses");
+    match compile(&ast, target, &Options::default()) {
+        Ok(_) => panic!("{src}: compiled"),
+        Err(d) => d.iter().map(|d| d.message.clone()).collect(),
+    }
+}
+
+#[test]
+fn members_through_pointers_keep_width_and_sign() {
+    let got = printed(
+        r#"begin { printf("%d %s %d %d\n", curtask->pid, curtask->comm,
+                          curtask->real_parent->pid, curtask.real_parent.pid); }"#,
+    );
+    assert_eq!(
+        got[0],
+        (
+            Arg::Int(-5),
+            Ty::Int {
+                bytes: 4,
+                signed: true
+            }
+        )
+    );
+    assert_eq!(got[1].0, Arg::Str("worker".into()));
+    assert_eq!(got[1].1, Ty::Str { cap: 24 });
+    assert_eq!(got[2].0, Arg::Int(77));
+    assert_eq!(got[3].0, Arg::Int(77), "'.' dereferences pointers too");
+}
+
+#[test]
+fn bitfields_unions_arrays_and_nested_structs() {
+    assert_eq!(
+        ints(
+            r#"begin { $i = 3;
+                 printf("%d %d %d %d %d %d %d %d\n", curtask->flags, curtask->prio,
+                        curtask->sflag, curtask->arr[1], curtask->arr[$i], curtask->a,
+                        curtask->b, curtask->in.x); }"#
+        ),
+        [5, 19, -3, 20, 40, 0x0002_0001, 1, -2]
+    );
+}
+
+#[test]
+fn enums_print_by_name() {
+    let got = printed(r#"begin { printf("%s %s %d\n", curtask->st, SLEEPING, DEAD); }"#);
+    assert_eq!(got[0].0, Arg::Int(16));
+    let Ty::Enum(e) = &got[0].1 else {
+        panic!("an enum member has an enum type: {:?}", got[0].1);
+    };
+    assert_eq!(e.name, "state");
+    assert_eq!(e.name_of(16), Some("DEAD"));
+    assert_eq!(got[1].0, Arg::Int(1));
+    assert!(matches!(&got[1].1, Ty::Enum(e) if e.name == "state"));
+    assert_eq!(got[2].0, Arg::Int(16));
+    let cast = printed(r#"begin { printf("%s\n", (enum state)1); }"#);
+    assert!(matches!(&cast[0].1, Ty::Enum(e) if e.name_of(1) == Some("SLEEPING")));
+}
+
+#[test]
+fn casts_and_dereferences() {
+    assert_eq!(
+        ints(
+            r#"begin { $t = (struct task_struct *)curtask;
+                 printf("%d %d %d %d\n", $t->pid, *(int32 *)curtask, *(uint8 *)$t,
+                        ((struct task_struct *)(uint64)curtask)->in.x); }"#
+        ),
+        // The third is the first byte of pid -5.
+        [-5, -5, 0xfb, -2]
+    );
+}
+
+#[test]
+fn pointer_arithmetic_steps_over_the_pointee() {
+    assert_eq!(
+        ints(
+            r#"begin { $p = (int32 *)curtask; $q = $p + 2; $q++;
+                 printf("%d %d\n", (uint64)$q - (uint64)$p, *($p + 1)); }"#
+        ),
+        // ($p + 3) - $p in bytes; the second int32 of the task is comm's
+        // first four bytes, "work".
+        [12, i64::from(i32::from_le_bytes(*b"work"))]
+    );
+}
+
+#[test]
+fn sizeof_and_offsetof() {
+    assert_eq!(
+        ints(
+            r#"begin { printf("%d %d %d %d %d %d\n", sizeof(struct task_struct),
+                 offsetof(struct task_struct, arr), offsetof(struct task_struct, in.x),
+                 sizeof(enum state), sizeof(uint16), sizeof(struct task_struct *)); }"#
+        ),
+        [
+            i64::from(task::SIZE),
+            task::ARR as i64,
+            task::INNER as i64,
+            4,
+            2,
+            8
+        ]
+    );
+}
+
+#[test]
+fn script_structs_are_laid_out_as_c_does() {
+    let src = r#"struct s { char a; int b; short c:3, d:5; long e; }
+        union u { char x[3]; int y; }
+        begin { $p = (struct s *)curtask;
+          printf("%d %d %d %d %d %d %d\n", sizeof(struct s), offsetof(struct s, b),
+                 offsetof(struct s, e), sizeof(union u), $p->b, $p->c, $p->d); }"#;
+    let prog = build(src);
+    let mut m = machine(&prog);
+    // b = bytes 4..8 of the task (comm's first four), c:3 = -1, d:5 = 9 in
+    // the short at byte 8.
+    m.kernel_mem[8] = 0b111 | (9 << 3);
+    m.kernel_mem[9] = 0;
+    run(&mut m, &prog, 0, &mut vm::record()).expect("runs");
+    let ev = &m.events[0];
+    let vals: Vec<i64> = prog.printfs[0]
+        .args
+        .iter()
+        .map(|(off, _)| u64_at(ev, *off as usize) as i64)
+        .collect();
+    assert_eq!(
+        vals,
+        [24, 4, 16, 4, i64::from(i32::from_le_bytes(*b"work")), -1, 9]
+    );
+}
+
+#[test]
+fn script_struct_overrides_the_kernels() {
+    assert_eq!(
+        ints(r#"struct task_struct { long skip; int x; } begin { printf("%d\n", curtask->x); }"#),
+        [i64::from(i32::from_le_bytes(*b"er\0\0"))]
+    );
+}
+
+#[test]
+fn raw_tracepoint_arguments_are_typed() {
+    // The context: the arguments after `__data`, as u64s.
+    let prog =
+        build(r#"rawtracepoint:ev { printf("%d %d %u %s\n", args.p->pid, args.n, arg1, probe); }"#);
+    assert_eq!(prog.programs[0].probe, "rawtracepoint:vmlinux:ev");
+    let mut m = machine(&prog);
+    let mut ctx = vec![0u8; 16];
+    ctx[..8].copy_from_slice(&m.kernel_addr(0).to_le_bytes());
+    ctx[8..].copy_from_slice(&u64::from((-7i32) as u32).to_le_bytes());
+    run(&mut m, &prog, 0, &mut ctx).expect("runs");
+    let ev = &m.events[0];
+    let args = &prog.printfs[0].args;
+    assert_eq!(u64_at(ev, args[0].0 as usize) as i64, -5);
+    assert_eq!(u64_at(ev, args[1].0 as usize) as i64, -7);
+    assert_eq!(u64_at(ev, args[2].0 as usize), 0xffff_fff9);
+}
+
+#[test]
+fn without_btf_kernel_types_are_an_error() {
+    let no_btf = vm::target(1);
+    let errors = compile_errors("begin { print(curtask->pid); }", &no_btf);
+    assert_eq!(
+        errors,
+        ["'struct task_struct' needs the kernel's BTF: this target has no BTF"]
+    );
+    // Printing the pointer itself needs no type information.
+    build_for("begin { print(curtask); }", &no_btf, &Options::default());
+    // The script's own structs need none either.
+    build_for(
+        "struct s { int a; } begin { print(((struct s *)curtask)->a); }",
+        &no_btf,
+        &Options::default(),
+    );
+}
+
+#[test]
+fn programs_without_kernel_types_never_read_btf() {
+    /// A target whose BTF may not be asked for.
+    struct NoPeeking(FixedTarget);
+    impl ferret_compiler::Target for NoPeeking {
+        fn tracepoints(&self) -> Vec<(String, String)> {
+            self.0.tracepoints()
+        }
+        fn tracepoint_format(&self, c: &str, e: &str) -> Option<String> {
+            self.0.tracepoint_format(c, e)
+        }
+        fn ncpus(&self) -> u64 {
+            1
+        }
+        fn start_ns(&self) -> u64 {
+            0
+        }
+        fn btf(&self) -> Result<&Btf, String> {
+            panic!("BTF was read for a program that uses no kernel type");
+        }
+    }
+    let file = SourceFile::new(
+        "t.bt",
+        r#"tracepoint:test:ev { @[comm, pid] = count(); printf("%d %s\n", args.sig, str(args.filename)); }
+           struct s { int a; } begin { $x = (struct s *)0; @p = (int8 *)curtask + 1; }"#,
+    );
+    let ast = parse(&file).expect("parses");
+    compile(&ast, &NoPeeking(target()), &Options::default()).expect("compiles");
+}
