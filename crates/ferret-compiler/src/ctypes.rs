@@ -77,8 +77,9 @@ pub(crate) struct CMember {
 }
 
 /// Where the kernel publishes BTF, for "no BTF" errors.
-const NO_BTF_HELP: &str = "kernel types come from /sys/kernel/btf/vmlinux, which needs a kernel \
-     built with CONFIG_DEBUG_INFO_BTF=y; or define the struct in the script: struct S { ... };";
+const NO_BTF_HELP: &str = "kernel types come from /sys/kernel/btf/vmlinux (kernels built with \
+     CONFIG_DEBUG_INFO_BTF=y) or the file BPFTRACE_BTF names; a script can also define its \
+     own: struct S { ... };";
 
 pub(crate) struct CTypes<'t> {
     target: &'t dyn Target,

@@ -3,7 +3,7 @@
 //! need), CPU count, and the start clock.
 
 use std::cell::OnceCell;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ferret_btf::Btf;
@@ -104,7 +104,13 @@ impl Target for KernelTarget {
         self.btf
             .get_or_init(|| {
                 let started = Instant::now();
-                let btf = Btf::vmlinux().map_err(|e| e.to_string());
+                // As in bpftrace, BPFTRACE_BTF names a BTF file to use
+                // instead of the running kernel's.
+                let btf = match std::env::var_os("BPFTRACE_BTF") {
+                    Some(path) => Btf::from_file(Path::new(&path), None),
+                    None => Btf::vmlinux(),
+                }
+                .map_err(|e| e.to_string());
                 if self.verbose && btf.is_ok() {
                     eprintln!("read kernel BTF in {:?}", started.elapsed());
                 }
