@@ -204,7 +204,7 @@ impl<'t> CTypes<'t> {
     }
 
     /// A record known by name only, found when first needed.
-    fn record_by_name(&mut self, union: bool, name: &str) -> CId {
+    pub fn record_by_name(&mut self, union: bool, name: &str) -> CId {
         let key = format!("{} {name}", if union { "union" } else { "struct" });
         if let Some(&id) = self.by_name.get(&key) {
             return id;

@@ -65,6 +65,9 @@ pub fn list(pattern: &str, verbose: bool) -> Result<(), Failure> {
             }
         }
     }
+    if pattern.starts_with("rawtracepoint:") {
+        list_raw_tracepoints(&pattern, verbose, &mut out)?;
+    }
     let _ = out.flush();
     Ok(())
 }
@@ -82,6 +85,25 @@ fn perf_events(kind: &str, events: &[PerfEventName]) -> Vec<String> {
     names
 }
 
+/// Raw tracepoints from the kernel's BTF, as `rawtracepoint:vmlinux:EVENT`
+/// (a pattern may leave out the module); with `verbose`, their arguments.
+fn list_raw_tracepoints(pattern: &str, verbose: bool, out: &mut impl Write) -> Result<(), Failure> {
+    let btf = ferret_btf::Btf::vmlinux().map_err(|e| Failure::Kernel(e.to_string()))?;
+    for event in btf.raw_tracepoints() {
+        let full = format!("rawtracepoint:vmlinux:{event}");
+        if !glob_match(pattern, &full) && !glob_match(pattern, &format!("rawtracepoint:{event}")) {
+            continue;
+        }
+        let _ = writeln!(out, "{full}");
+        if verbose && let Some(rt) = btf.raw_tracepoint(&event) {
+            for arg in rt.args {
+                let _ = writeln!(out, "    {} {}", btf.type_name(arg.type_id), arg.name);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `t:sched:*` → `tracepoint:sched:*`, as probes accept aliases.
 fn expand_alias(pattern: &str) -> String {
     let Some((kind, rest)) = pattern.split_once(':') else {
@@ -93,6 +115,7 @@ fn expand_alias(pattern: &str) -> String {
         "p" => "profile",
         "s" => "software",
         "h" => "hardware",
+        "rt" => "rawtracepoint",
         other => other,
     };
     format!("{full}:{rest}")

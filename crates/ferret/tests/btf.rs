@@ -21,7 +21,10 @@ fn btf_or_skip(module: &str) -> bool {
     if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
         panic!("{module}: BTF test cannot run under CI: no /sys/kernel/btf/vmlinux");
     }
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {module}: no /sys/kernel/btf/vmlinux");
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: {module}: no /sys/kernel/btf/vmlinux"
+    );
     false
 }
 
@@ -104,11 +107,11 @@ fn enum_arguments_and_constants_print_by_name() {
     let out = t.stop(libc::SIGINT);
     // nanosleep arms a relative timer.
     let text = out.ok();
+    assert!(text.contains("@modes[HRTIMER_MODE_REL]: 1\n"), "{text}");
     assert!(
-        text.contains("@modes[HRTIMER_MODE_REL]: 1\n"),
+        text.contains("@constant: (BPF_MAP_TYPE_HASH, 1)\n"),
         "{text}"
     );
-    assert!(text.contains("@constant: (BPF_MAP_TYPE_HASH, 1)\n"), "{text}");
 }
 
 #[test]
@@ -165,7 +168,10 @@ fn script_structs_overlay_kernel_memory() {
 fn pointers_print_as_addresses() {
     btf!();
     let out = run(
-        &["-e", "begin { print(curtask); @p = curtask; printf(\"%d\\n\", sizeof(struct task_struct) > 1000); }"],
+        &[
+            "-e",
+            "begin { print(curtask); @p = curtask; printf(\"%d\\n\", sizeof(struct task_struct) > 1000); }",
+        ],
         None,
     );
     assert_eq!(out.code, Some(0), "{out:#?}");
@@ -175,7 +181,10 @@ fn pointers_print_as_addresses() {
         "{lines:?}"
     );
     assert_eq!(lines[1], "1");
-    assert_eq!(lines.last().copied(), Some(format!("@p: {}", lines[0]).as_str()));
+    assert_eq!(
+        lines.last().copied(),
+        Some(format!("@p: {}", lines[0]).as_str())
+    );
 }
 
 /// Runs `-e program` and compares stderr in full; the status must be 1 and
@@ -305,4 +314,40 @@ fn no_btf_says_where_types_come_from() {
   = help: kernel types come from /sys/kernel/btf/vmlinux (kernels built with CONFIG_DEBUG_INFO_BTF=y) or the file BPFTRACE_BTF names; a script can also define its own: struct S { ... };
 "
     );
+}
+
+#[test]
+fn raw_tracepoints_are_listed_with_their_arguments() {
+    btf!();
+    let out = run(&["-lv", "rt:sched_switch"], None);
+    assert_eq!(
+        out.ok(),
+        "rawtracepoint:vmlinux:sched_switch
+    bool preempt
+    struct task_struct * prev
+    struct task_struct * next
+    unsigned int prev_state
+"
+    );
+}
+
+#[test]
+fn tracepoint_struct_pointer_fields_walk_user_memory() {
+    btf!();
+    let dir = TempDir::new("tspc");
+    let name = unique_name("tspc");
+    let exe = dir.alias(&name, "/bin/sleep");
+    // `rqtp` is declared `const struct __kernel_timespec *` in the format,
+    // and points into the child's memory.
+    let t = Tracer::start_prog(
+        &["-q"],
+        r#"tracepoint:syscalls:sys_enter_clock_nanosleep /comm == str($1)/ {
+             printf("%d %d\n", args.rqtp->tv_sec, args.rqtp.tv_nsec);
+             exit();
+           }"#,
+        &[&name],
+    );
+    run_trigger(&exe, &["1.25"]);
+    let out = t.finish();
+    assert_eq!(out.ok(), "1 250000000\n\n\n");
 }

@@ -297,12 +297,17 @@ impl Lowerer<'_, '_> {
                 if signed {
                     self.narrow(Reg::R0, size as u8, true);
                 }
+                let ty = if f.kind == FieldKind::Pointer {
+                    self.struct_pointer_field(&f.c_type)
+                } else {
+                    None
+                };
                 Ok(self.temp_from(
                     Reg::R0,
-                    Ty::Int {
+                    ty.unwrap_or(Ty::Int {
                         bytes: size as u8,
                         signed,
-                    },
+                    }),
                 ))
             }
             FieldKind::CharArray { len } => {

@@ -399,6 +399,29 @@ impl Lowerer<'_, '_> {
         Ok((ptr, scaled, Some(ty)))
     }
 
+    /// The type of a tracepoint field declared `struct S *` (or `union`),
+    /// so `args.skb->len` walks it; other fields stay integers.
+    pub fn struct_pointer_field(&mut self, c_type: &str) -> Option<Ty> {
+        let decl = c_type.trim().trim_start_matches("const ").trim_end();
+        let depth = decl
+            .chars()
+            .rev()
+            .take_while(|&c| c == '*' || c == ' ')
+            .filter(|&c| c == '*')
+            .count();
+        let base = decl.trim_end_matches(['*', ' ']).trim_end_matches(" const");
+        let (tag, name) = base.split_once(' ')?;
+        if depth == 0 || !matches!(tag, "struct" | "union") || name.contains(' ') {
+            return None;
+        }
+        let mut id = self.g.ctypes.record_by_name(tag == "union", name);
+        for _ in 0..depth {
+            id = self.g.ctypes.pointer_to(id);
+        }
+        let user = self.user_pointers();
+        self.g.ctypes.value_ty(id, user)
+    }
+
     /// `curtask`: the current task, a `struct task_struct *`.
     pub fn curtask(&mut self) -> TVal {
         self.e.push(Insn::call(helper::GET_CURRENT_TASK));
