@@ -1,13 +1,24 @@
-//! What reading and indexing the running kernel's BTF costs:
+//! What reading and indexing the running kernel's BTF costs, in CPU time
+//! (steadier than wall time on a busy machine):
 //! `cargo run --release -p ferret-btf --example btf_costs`.
 
-use std::time::Instant;
+use std::time::Duration;
 
 use ferret_btf::{Btf, NameKind};
 
+fn cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 fn main() {
     for _ in 0..3 {
-        let t = Instant::now();
+        let t = cpu_time();
         let btf = match Btf::vmlinux() {
             Ok(b) => b,
             Err(e) => {
@@ -15,13 +26,14 @@ fn main() {
                 return;
             }
         };
-        let parsed = t.elapsed();
+        let parsed = cpu_time() - t;
         btf.find(NameKind::Struct, "task_struct");
-        let structs = t.elapsed();
+        let structs = cpu_time() - t;
         btf.enum_constant("BPF_ANY");
-        let enums = t.elapsed();
+        let enums = cpu_time() - t;
         println!(
-            "load+parse {parsed:?}, struct index +{:?}, enum index +{:?}",
+            "{} types: load+parse {parsed:?}, struct index +{:?}, enum index +{:?}",
+            btf.last_id(),
             structs - parsed,
             enums - structs
         );

@@ -109,6 +109,9 @@ pub struct Btf {
     /// Offset of each record from `types_start`; entry `i` is type
     /// `first_id + i`.
     offsets: Vec<u32>,
+    /// The kind of each record, so indexing one kind skips the others
+    /// without touching their records.
+    kinds: Vec<u8>,
     first_id: TypeId,
     base: Option<Arc<Btf>>,
     names: [OnceLock<NameIndex>; NameKind::ALL],
@@ -191,10 +194,12 @@ impl Btf {
         }
         let first_id = base.as_ref().map_or(1, |b| b.last_id() + 1);
         let mut offsets = Vec::with_capacity(type_len / 20);
+        let mut kinds = Vec::with_capacity(type_len / 20);
         let mut off = 0;
         while off < type_len {
             offsets.push(off as u32);
             let info = u32_at(&data, types_start + off + 4).unwrap_or(0);
+            kinds.push(((info >> 24) & 0x1f) as u8);
             let len = types::record_len(info)
                 .ok_or_else(|| invalid(format!("unknown kind in record at {off}")))?;
             off += len;
@@ -208,6 +213,7 @@ impl Btf {
             strs_start,
             strs_len: str_len,
             offsets,
+            kinds,
             first_id,
             base,
             names: Default::default(),
@@ -249,14 +255,22 @@ impl Btf {
         &rest[..end]
     }
 
-    /// The info and name-offset words of every own record, in id order.
-    fn headers(&self) -> impl Iterator<Item = (TypeId, u32, u32)> + '_ {
-        self.offsets.iter().enumerate().map(|(i, &off)| {
-            let at = self.types_start + off as usize;
-            let name_off = u32_at(&self.data, at).unwrap_or(0);
-            let info = u32_at(&self.data, at + 4).unwrap_or(0);
-            (self.first_id + i as u32, info, name_off)
-        })
+    /// The id, info and name-offset words of every own record whose kind
+    /// `wanted` accepts, in id order.
+    fn headers(&self, wanted: impl Fn(Kind) -> bool) -> impl Iterator<Item = (TypeId, u32, u32)> {
+        let accepted: Vec<bool> = (0..32u32)
+            .map(|k| types::kind_of(k << 24).is_some_and(&wanted))
+            .collect();
+        self.kinds
+            .iter()
+            .enumerate()
+            .filter(move |&(_, &k)| accepted[usize::from(k)])
+            .map(|(i, _)| {
+                let at = self.types_start + self.offsets[i] as usize;
+                let name_off = u32_at(&self.data, at).unwrap_or(0);
+                let info = u32_at(&self.data, at + 4).unwrap_or(0);
+                (self.first_id + i as u32, info, name_off)
+            })
     }
 
     /// The raw record of type `id`: (name offset, info, size or type, tail).
@@ -326,9 +340,8 @@ impl Btf {
     fn name_index(&self, kind: NameKind) -> &NameIndex {
         self.names[kind.slot()].get_or_init(|| {
             let matching = || {
-                self.headers().filter(move |&(_, info, name_off)| {
-                    name_off != 0 && types::kind_of(info).is_some_and(|k| kind.matches(k))
-                })
+                self.headers(|k| kind.matches(k))
+                    .filter(|&(_, _, name_off)| name_off != 0)
             };
             let mut index = NameIndex::with_capacity(matching().count());
             // A later duplicate never shadows the first definition (and
@@ -475,11 +488,7 @@ impl Btf {
     /// a bare identifier like `BPF_ANY`.
     pub fn enum_constant(&self, name: &str) -> Option<EnumConstant> {
         let index = self.enumerators.get_or_init(|| {
-            let enums = || {
-                self.headers().filter(|&(_, info, _)| {
-                    matches!(types::kind_of(info), Some(Kind::Enum | Kind::Enum64))
-                })
-            };
+            let enums = || self.headers(|k| matches!(k, Kind::Enum | Kind::Enum64));
             let count = enums().map(|(_, info, _)| (info & 0xffff) as usize).sum();
             let mut index = NameIndex::with_capacity(count);
             for (id, _, _) in enums() {
