@@ -56,6 +56,11 @@ impl NameIndex {
             .map(|&e| e as TypeId)
     }
 
+    /// The string offsets of every name in the index.
+    pub fn name_offsets(&self) -> impl Iterator<Item = u32> + '_ {
+        self.table.iter().map(|&e| name_off(e))
+    }
+
     pub fn ids(&self) -> impl Iterator<Item = TypeId> + '_ {
         self.table.iter().map(|&e| e as TypeId)
     }

@@ -487,19 +487,7 @@ impl Btf {
     /// The enum constant `name` (from any enum), as the compiler resolves
     /// a bare identifier like `BPF_ANY`.
     pub fn enum_constant(&self, name: &str) -> Option<EnumConstant> {
-        let index = self.enumerators.get_or_init(|| {
-            let enums = || self.headers(|k| matches!(k, Kind::Enum | Kind::Enum64));
-            let count = enums().map(|(_, info, _)| (info & 0xffff) as usize).sum();
-            let mut index = NameIndex::with_capacity(count);
-            for (id, _, _) in enums() {
-                if let Some(r) = self.record(id) {
-                    for name_off in r.enumerator_name_offsets() {
-                        index.insert(name_off, id, |off| self.bytes_at(off));
-                    }
-                }
-            }
-            index
-        });
+        let index = self.enumerator_index();
         let found = index
             .find(name.as_bytes(), |off| self.bytes_at(off))
             .and_then(|id| {
@@ -515,6 +503,35 @@ impl Btf {
                 })
             });
         found.or_else(|| self.base.as_ref()?.enum_constant(name))
+    }
+
+    /// Every enum constant's name, for suggestions.
+    pub fn enum_constant_names(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = self
+            .enumerator_index()
+            .name_offsets()
+            .map(|off| self.str_at(off))
+            .collect();
+        if let Some(base) = &self.base {
+            all.extend(base.enum_constant_names());
+        }
+        all
+    }
+
+    fn enumerator_index(&self) -> &NameIndex {
+        self.enumerators.get_or_init(|| {
+            let enums = || self.headers(|k| matches!(k, Kind::Enum | Kind::Enum64));
+            let count = enums().map(|(_, info, _)| (info & 0xffff) as usize).sum();
+            let mut index = NameIndex::with_capacity(count);
+            for (id, _, _) in enums() {
+                if let Some(r) = self.record(id) {
+                    for name_off in r.enumerator_name_offsets() {
+                        index.insert(name_off, id, |off| self.bytes_at(off));
+                    }
+                }
+            }
+            index
+        })
     }
 
     /// The name of the enumerator of enum `id` whose value is `value`.

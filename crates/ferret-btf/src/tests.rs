@@ -142,6 +142,9 @@ fn enum_constants_both_ways() {
     assert_eq!(f.btf.enumerator_name(f.state, 5), None);
     assert_eq!(f.btf.enum_constant("HUGE").map(|c| c.value), Some(1 << 40));
     assert!(f.btf.enum_constant("RUNNIN").is_none());
+    let mut names = f.btf.enum_constant_names();
+    names.sort();
+    assert_eq!(names, ["DEAD", "HUGE", "RUNNING", "SLEEPING"]);
 }
 
 #[test]

@@ -510,7 +510,13 @@ impl<'t> CTypes<'t> {
             let mut d =
                 Diagnostic::error(span, format!("{} has no member '{name}'", self.name(id)))
                     .with_label("unknown member");
-            d = match closest(name, names.iter().map(String::as_str)) {
+            // One or two letters are close to too much to guess from.
+            let guess = if name.chars().count() > 2 {
+                closest(name, names.iter().map(String::as_str))
+            } else {
+                None
+            };
+            d = match guess {
                 Some(best) => d.with_help(format!("did you mean '{best}'?")),
                 None if names.len() <= 12 => {
                     d.with_help(format!("its members are: {}", names.join(", ")))
@@ -601,6 +607,20 @@ impl<'t> CTypes<'t> {
             }),
         };
         Some((def, c.value))
+    }
+
+    /// The enum constant (the script's or the kernel's) closest to `name`,
+    /// for "did you mean" help.
+    pub fn closest_enum_constant(&mut self, name: &str) -> Option<String> {
+        let btf_names = self.btf().map(Btf::enum_constant_names).unwrap_or_default();
+        let mut candidates: Vec<&str> = self.script_constants.keys().map(String::as_str).collect();
+        let len = name.len();
+        candidates.extend(
+            btf_names
+                .into_iter()
+                .filter(|n| n.len().abs_diff(len) <= len / 3 + 1),
+        );
+        closest(name, candidates).map(str::to_string)
     }
 
     /// The value type of C type `id`: how the language holds it once read.

@@ -79,8 +79,21 @@ fn btf() -> Btf {
     Btf::parse(b.finish()).expect("fixture BTF parses")
 }
 
+/// A tracepoint with a `struct task_struct *` and an `enum state` field.
+const TYPED_FORMAT: &str = "name: typed
+ID: 1001
+format:
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+\tfield:struct task_struct * task;\toffset:8;\tsize:8;\tsigned:0;
+\tfield:enum state st;\toffset:16;\tsize:4;\tsigned:0;
+
+print fmt: \"\"
+";
+
 fn target() -> FixedTarget {
-    vm::target(1).with_btf(btf())
+    vm::target(1)
+        .with_format("test", "typed", TYPED_FORMAT)
+        .with_btf(btf())
 }
 
 fn build(src: &str) -> CompiledProgram {
@@ -118,12 +131,13 @@ enum Arg {
     Str(String),
 }
 
-/// Runs `src`'s first program once (with `ctx` as its context) and returns
-/// its printf's arguments with their types.
-fn printed_with(src: &str, ctx: &mut [u8]) -> Vec<(Arg, Ty)> {
+/// Runs `src`'s first program once (with the context `ctx` makes) and
+/// returns its printf's arguments with their types.
+fn printed_with(src: &str, ctx: impl FnOnce(&Machine) -> Vec<u8>) -> Vec<(Arg, Ty)> {
     let prog = build(src);
     let mut m = machine(&prog);
-    run(&mut m, &prog, 0, ctx).unwrap_or_else(|e| panic!("{src}: {e}"));
+    let mut ctx = ctx(&m);
+    run(&mut m, &prog, 0, &mut ctx).unwrap_or_else(|e| panic!("{src}: {e}"));
     assert_eq!(m.events.len(), 1, "{src}: one event");
     let ev = &m.events[0];
     assert_eq!(u64_at(ev, 0) as u32, EventKind::Printf as u32);
@@ -147,7 +161,7 @@ fn printed_with(src: &str, ctx: &mut [u8]) -> Vec<(Arg, Ty)> {
 }
 
 fn printed(src: &str) -> Vec<(Arg, Ty)> {
-    printed_with(src, &mut vm::record())
+    printed_with(src, |_| vm::record())
 }
 
 fn ints(src: &str) -> Vec<i64> {
@@ -315,6 +329,21 @@ fn raw_tracepoint_arguments_are_typed() {
     assert_eq!(u64_at(ev, args[0].0 as usize) as i64, -5);
     assert_eq!(u64_at(ev, args[1].0 as usize) as i64, -7);
     assert_eq!(u64_at(ev, args[2].0 as usize), 0xffff_fff9);
+}
+
+#[test]
+fn tracepoint_fields_typed_as_struct_pointers_and_enums() {
+    let src =
+        r#"tracepoint:test:typed { printf("%d %s\n", args.task->real_parent->pid, args.st); }"#;
+    let got = printed_with(src, |m| {
+        let mut ctx = vm::record();
+        ctx[8..16].copy_from_slice(&m.kernel_addr(0).to_le_bytes());
+        ctx[16..20].copy_from_slice(&16u32.to_le_bytes());
+        ctx
+    });
+    assert_eq!(got[0].0, Arg::Int(77));
+    assert_eq!(got[1].0, Arg::Int(16));
+    assert!(matches!(&got[1].1, Ty::Enum(e) if e.name_of(16) == Some("DEAD")));
 }
 
 #[test]

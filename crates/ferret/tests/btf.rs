@@ -297,6 +297,45 @@ fn unknown_raw_tracepoint_and_argument() {
 }
 
 #[test]
+fn misspelt_enum_constant_suggests_the_right_one() {
+    btf!();
+    check_error(
+        "begin { print(BPF_MAP_TYPE_HASHH); }",
+        "stdin:1:15: error: unknown identifier 'BPF_MAP_TYPE_HASHH'
+  |
+1 | begin { print(BPF_MAP_TYPE_HASHH); }
+  |               ^^^^^^^^^^^^^^^^^^ not a builtin
+  |
+  = help: did you mean the enum constant 'BPF_MAP_TYPE_HASH'?
+",
+    );
+}
+
+#[test]
+fn script_struct_errors_list_its_members() {
+    check_error(
+        "struct s { int a; char b[4]; } begin { print(((struct s *)0)->c); }",
+        "stdin:1:63: error: struct s has no member 'c'
+  |
+1 | struct s { int a; char b[4]; } begin { print(((struct s *)0)->c); }
+  |                                                               ^ unknown member
+  |
+  = help: its members are: a, b
+",
+    );
+    check_error(
+        "struct s { int a; } begin { $x = (struct s)0; }",
+        "stdin:1:35: error: cannot cast to struct s, only to a pointer to it
+  |
+1 | struct s { int a; } begin { $x = (struct s)0; }
+  |                                   ^^^^^^^^ not a pointer type
+  |
+  = help: cast to (struct s *)
+",
+    );
+}
+
+#[test]
 fn no_btf_says_where_types_come_from() {
     let out = Command::new(common::ferret_path())
         .args(["-e", "begin { print(curtask->pid); }"])

@@ -210,6 +210,8 @@ impl Lowerer<'_, '_> {
                     d = d.with_help(format!("did you mean '{best}'?"));
                 } else if FUNCTIONS.contains(&name) {
                     d = d.with_help(format!("{name} is a function: call it as {name}(...)"));
+                } else if let Some(best) = self.g.ctypes.closest_enum_constant(name) {
+                    d = d.with_help(format!("did you mean the enum constant '{best}'?"));
                 }
                 return Err(d);
             }
@@ -297,11 +299,7 @@ impl Lowerer<'_, '_> {
                 if signed {
                     self.narrow(Reg::R0, size as u8, true);
                 }
-                let ty = if f.kind == FieldKind::Pointer {
-                    self.struct_pointer_field(&f.c_type)
-                } else {
-                    None
-                };
+                let ty = self.typed_field(&f.c_type, f.kind == FieldKind::Pointer);
                 Ok(self.temp_from(
                     Reg::R0,
                     ty.unwrap_or(Ty::Int {

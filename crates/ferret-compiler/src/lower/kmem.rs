@@ -400,9 +400,15 @@ impl Lowerer<'_, '_> {
     }
 
     /// The type of a tracepoint field declared `struct S *` (or `union`),
-    /// so `args.skb->len` walks it; other fields stay integers.
-    pub fn struct_pointer_field(&mut self, c_type: &str) -> Option<Ty> {
+    /// so `args.skb->len` walks it, or `enum E`, so it prints by name (the
+    /// enum's constants come from BTF). Other fields stay integers.
+    pub fn typed_field(&mut self, c_type: &str, pointer: bool) -> Option<Ty> {
         let decl = c_type.trim().trim_start_matches("const ").trim_end();
+        if !pointer {
+            decl.strip_prefix("enum ")?;
+            let id = self.g.ctypes.named(decl, Span::default()).ok()?;
+            return self.g.ctypes.value_ty(id, false);
+        }
         let depth = decl
             .chars()
             .rev()
