@@ -36,77 +36,100 @@ macro_rules! btf {
     };
 }
 
-/// A child named `name` that sleeps for a moment, run to completion;
-/// returns its pid.
-fn sleeper(dir: &TempDir, name: &str) -> u32 {
-    let exe = dir.alias(name, "/bin/sleep");
-    run_trigger(&exe, &["0.2"])
+/// What a trace of a uniquely named child printed.
+struct Traced {
+    out: Output,
+    name: String,
+    pid: u32,
+}
+
+/// Traces `program` (with the child's unique name as `$1`) while
+/// `run_child` runs `/bin/sleep` under that name and returns its pid; then
+/// waits for ferret to exit, or stops it with `stop_with`.
+fn trace_child(
+    tag: &str,
+    program: &str,
+    stop_with: Option<i32>,
+    run_child: impl FnOnce(&Path) -> u32,
+) -> Traced {
+    let dir = TempDir::new(tag);
+    let name = unique_name(tag);
+    let exe = dir.alias(&name, "/bin/sleep");
+    let t = Tracer::start_prog(&["-q"], program, &[&name]);
+    let pid = run_child(&exe);
+    let out = match stop_with {
+        Some(sig) => t.stop(sig),
+        None => t.finish(),
+    };
+    Traced { out, name, pid }
+}
+
+fn sleep_briefly(exe: &Path) -> u32 {
+    run_trigger(exe, &["0.2"])
 }
 
 #[test]
 fn curtask_walks_to_the_parent() {
     btf!();
-    let dir = TempDir::new("task");
-    let name = unique_name("task");
-    let t = Tracer::start_prog(
-        &["-q"],
+    let t = trace_child(
+        "task",
         r#"tracepoint:sched:sched_switch /((struct task_struct *)curtask)->comm == str($1)/ {
              printf("%d %s %d %d\n", curtask->pid, curtask->comm,
                     curtask->real_parent->pid, curtask.real_parent.tgid);
              exit();
            }"#,
-        &[&name],
+        None,
+        sleep_briefly,
     );
-    let pid = sleeper(&dir, &name);
-    let out = t.finish();
     // The child's parent is the thread that spawned it.
     assert_eq!(
-        out.ok(),
-        format!("{pid} {name} {} {}\n\n\n", gettid(), std::process::id())
+        t.out.ok(),
+        format!(
+            "{} {} {} {}\n\n\n",
+            t.pid,
+            t.name,
+            gettid(),
+            std::process::id()
+        )
     );
 }
 
 #[test]
 fn a_bitfield_set_by_the_scheduler() {
     btf!();
-    let dir = TempDir::new("bits");
-    let name = unique_name("bits");
-    let exe = dir.alias(&name, "/bin/sleep");
-    let t = Tracer::start_prog(
-        &["-q"],
+    let t = trace_child(
+        "bits",
         r#"tracepoint:sched:sched_switch /curtask->comm == str($1)/ {
              printf("%d %d\n", curtask->sched_reset_on_fork, curtask->pid);
              exit();
            }"#,
-        &[&name],
+        None,
+        // SCHED_RESET_ON_FORK sets the task's one-bit field.
+        |exe| {
+            let exe = exe.to_str().expect("utf-8 path");
+            run_trigger(
+                Path::new("/usr/bin/chrt"),
+                &["--reset-on-fork", "--other", "0", exe, "0.2"],
+            )
+        },
     );
-    // SCHED_RESET_ON_FORK sets the task's one-bit field.
-    let exe = exe.to_str().expect("utf-8 path");
-    let pid = run_trigger(
-        Path::new("/usr/bin/chrt"),
-        &["--reset-on-fork", "--other", "0", exe, "0.2"],
-    );
-    let out = t.finish();
-    assert_eq!(out.ok(), format!("1 {pid}\n\n\n"));
+    assert_eq!(t.out.ok(), format!("1 {}\n\n\n", t.pid));
 }
 
 #[test]
 fn enum_arguments_and_constants_print_by_name() {
     btf!();
-    let dir = TempDir::new("enum");
-    let name = unique_name("enum");
-    let t = Tracer::start_prog(
-        &["-q"],
+    let t = trace_child(
+        "enum",
         r#"rawtracepoint:hrtimer_start /comm == str($1)/ {
              @modes[args.mode] = count();
              @constant = (BPF_MAP_TYPE_HASH, (uint64)BPF_MAP_TYPE_HASH);
            }"#,
-        &[&name],
+        Some(libc::SIGINT),
+        sleep_briefly,
     );
-    sleeper(&dir, &name);
-    let out = t.stop(libc::SIGINT);
     // nanosleep arms a relative timer.
-    let text = out.ok();
+    let text = t.out.ok();
     assert!(text.contains("@modes[HRTIMER_MODE_REL]: 1\n"), "{text}");
     assert!(
         text.contains("@constant: (BPF_MAP_TYPE_HASH, 1)\n"),
@@ -117,22 +140,22 @@ fn enum_arguments_and_constants_print_by_name() {
 #[test]
 fn raw_tracepoint_with_typed_arguments() {
     btf!();
-    let dir = TempDir::new("rawt");
-    let name = unique_name("rawt");
-    let t = Tracer::start_prog(
-        &["-q"],
+    let t = trace_child(
+        "rawt",
         r#"rt:sched_switch /args.prev->comm == str($1)/ {
              printf("%s %d %s %d\n", probe, args.prev->pid, args.prev->comm,
                     arg1 == (uint64)args.prev);
              exit();
            }"#,
-        &[&name],
+        None,
+        sleep_briefly,
     );
-    let pid = sleeper(&dir, &name);
-    let out = t.finish();
     assert_eq!(
-        out.ok(),
-        format!("rawtracepoint:vmlinux:sched_switch {pid} {name} 1\n\n\n")
+        t.out.ok(),
+        format!(
+            "rawtracepoint:vmlinux:sched_switch {} {} 1\n\n\n",
+            t.pid, t.name
+        )
     );
 }
 
@@ -373,20 +396,16 @@ fn raw_tracepoints_are_listed_with_their_arguments() {
 #[test]
 fn tracepoint_struct_pointer_fields_walk_user_memory() {
     btf!();
-    let dir = TempDir::new("tspc");
-    let name = unique_name("tspc");
-    let exe = dir.alias(&name, "/bin/sleep");
     // `rqtp` is declared `const struct __kernel_timespec *` in the format,
     // and points into the child's memory.
-    let t = Tracer::start_prog(
-        &["-q"],
+    let t = trace_child(
+        "tspc",
         r#"tracepoint:syscalls:sys_enter_clock_nanosleep /comm == str($1)/ {
              printf("%d %d\n", args.rqtp->tv_sec, args.rqtp.tv_nsec);
              exit();
            }"#,
-        &[&name],
+        None,
+        |exe| run_trigger(exe, &["1.25"]),
     );
-    run_trigger(&exe, &["1.25"]);
-    let out = t.finish();
-    assert_eq!(out.ok(), "1 250000000\n\n\n");
+    assert_eq!(t.out.ok(), "1 250000000\n\n\n");
 }
