@@ -490,17 +490,12 @@ impl<'t> CTypes<'t> {
         let found = match &r.body {
             Body::Btf(b) => {
                 let btf = self.btf().map_err(|e| Diagnostic::error(span, e))?;
-                btf.member(*b, name)
-                    .map(|m| CMember {
-                        name: name.to_string(),
-                        bit_offset: m.bit_offset,
-                        bits: m.bitfield_size,
-                        ty: m.type_id,
-                    })
-                    .map(|m| {
-                        let ty = self.import(btf, m.ty);
-                        CMember { ty, ..m }
-                    })
+                btf.member(*b, name).map(|m| CMember {
+                    name: name.to_string(),
+                    bit_offset: m.bit_offset,
+                    bits: m.bitfield_size,
+                    ty: self.import(btf, m.type_id),
+                })
             }
             Body::Script { members, .. } => self.script_member(members, name, 0),
             Body::ByName => None,

@@ -307,6 +307,9 @@ impl Lowerer<'_, '_> {
                 CType::Array { .. } => d
                     .with_label("an array")
                     .with_help("read one element: expr[0]"),
+                CType::Void => Diagnostic::error(span, "cannot read through a void pointer")
+                    .with_label("points to void")
+                    .with_help("cast it to a pointer to what it points to, like *(uint64 *)p"),
                 _ => d.with_label("no value of this type"),
             });
         };
