@@ -452,12 +452,14 @@ impl ProbeResolver<'_> {
             };
             return Err(d);
         }
+        let btf = target.btf().ok();
         Ok(matches
             .into_iter()
             .map(|e| ResolvedProbe {
                 name: format!("rawtracepoint:vmlinux:{e}"),
                 attach: Attach::RawTracepoint {
                     module: "vmlinux".into(),
+                    btf_id: btf.and_then(|b| b.raw_tracepoint(&e)?.btf_trace_id),
                     event: e,
                 },
                 format: None,

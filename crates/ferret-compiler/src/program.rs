@@ -78,10 +78,13 @@ pub enum Attach {
         tracepoints: usize,
     },
     /// A raw tracepoint (`rawtracepoint:[module:]event`): its arguments are
-    /// the context's u64s, typed by the kernel's BTF.
+    /// the context's u64s, typed by the kernel's BTF. With the BTF id of its
+    /// `btf_trace_EVENT` typedef it is a `tp_btf` program, as in bpftrace;
+    /// without BTF, a plain `raw_tp` one.
     RawTracepoint {
         module: String,
         event: String,
+        btf_id: Option<u32>,
     },
     /// Fires every `period_ns` on one CPU.
     Interval {

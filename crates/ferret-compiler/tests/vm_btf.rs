@@ -7,7 +7,7 @@
 mod vm;
 
 use ferret_btf::{Btf, BtfBuilder};
-use ferret_compiler::{CompiledProgram, EventKind, FixedTarget, Options, Ty, compile};
+use ferret_compiler::{Attach, CompiledProgram, EventKind, FixedTarget, Options, Ty, compile};
 use ferret_syntax::{SourceFile, parse};
 use vm::{Machine, build_for, run, u64_at};
 
@@ -319,6 +319,14 @@ fn raw_tracepoint_arguments_are_typed() {
     let prog =
         build(r#"rawtracepoint:ev { printf("%d %d %u %s\n", args.p->pid, args.n, arg1, probe); }"#);
     assert_eq!(prog.programs[0].probe, "rawtracepoint:vmlinux:ev");
+    // A tp_btf program, attached by the id of `btf_trace_ev`.
+    assert!(matches!(
+        prog.programs[0].attach,
+        Attach::RawTracepoint {
+            btf_id: Some(_),
+            ..
+        }
+    ));
     let mut m = machine(&prog);
     let mut ctx = vec![0u8; 16];
     ctx[..8].copy_from_slice(&m.kernel_addr(0).to_le_bytes());

@@ -311,7 +311,18 @@ impl<'a> Session<'a> {
     fn attach_all(&mut self) -> Result<usize, Failure> {
         let started = Instant::now();
         // Verify every program before attaching any, so a rejected probe
-        // never leaves the others running, even for a moment.
+        // never leaves the others running, even for a moment. tp_btf
+        // programs are verified against their tracepoint's BTF id.
+        for p in &self.compiled.programs {
+            if let Attach::RawTracepoint {
+                btf_id: Some(id), ..
+            } = &p.attach
+            {
+                self.object
+                    .set_attach_btf_id(&p.name, *id)
+                    .map_err(|e| self.kernel_failure(p, e))?;
+            }
+        }
         for p in &self.compiled.programs {
             self.object
                 .load_program(&p.name)
@@ -331,6 +342,9 @@ impl<'a> Session<'a> {
                     .object
                     .attach_raw_tracepoint(&p.name, Attach::raw_syscall_tracepoint(*exit))
                     .map(|()| *tracepoints),
+                Attach::RawTracepoint {
+                    btf_id: Some(id), ..
+                } => self.object.attach_tp_btf(&p.name, *id).map(|()| 1),
                 Attach::RawTracepoint { event, .. } => self
                     .object
                     .attach_raw_tracepoint(&p.name, event)

@@ -142,9 +142,10 @@ fn raw_tracepoint_with_typed_arguments() {
     btf!();
     let t = trace_child(
         "rawt",
+        // Integer work on a pointer argument (`% 8`) passes the verifier.
         r#"rt:sched_switch /args.prev->comm == str($1)/ {
-             printf("%s %d %s %d\n", probe, args.prev->pid, args.prev->comm,
-                    arg1 == (uint64)args.prev);
+             printf("%s %d %s %d %d\n", probe, args.prev->pid, args.prev->comm,
+                    arg1 == (uint64)args.prev, args.prev % 8);
              exit();
            }"#,
         None,
@@ -153,10 +154,42 @@ fn raw_tracepoint_with_typed_arguments() {
     assert_eq!(
         t.out.ok(),
         format!(
-            "rawtracepoint:vmlinux:sched_switch {} {} 1\n\n\n",
+            "rawtracepoint:vmlinux:sched_switch {} {} 1 0\n\n\n",
             t.pid, t.name
         )
     );
+}
+
+#[test]
+fn raw_tracepoints_without_btf_read_plain_arguments() {
+    btf!();
+    // Without BTF the event is found among tracefs's and attached as a
+    // plain raw tracepoint; its arguments are u64s.
+    let dir = TempDir::new("rnob");
+    let name = unique_name("rnob");
+    let exe = dir.alias(&name, "/bin/sleep");
+    let mut child = Command::new(common::ferret_path())
+        .args([
+            "-q",
+            "-e",
+            r#"rawtracepoint:sched_switch { if (comm == str($1)) { printf("%d\n", arg1 != 0); exit(); } }"#,
+            &name,
+        ])
+        .env("BPFTRACE_BTF", "/nonexistent/vmlinux")
+        .env("__BPFTRACE_NOTIFY_PROBES_ATTACHED", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("ferret runs");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).expect("attach notice");
+    assert_eq!(line.trim_end(), common::NOTIFY);
+    run_trigger(&exe, &["0.2"]);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).expect("output");
+    let status = child.wait().expect("ferret ends");
+    assert!(status.success(), "{status}");
+    assert_eq!(rest, "1\n\n\n");
 }
 
 #[test]

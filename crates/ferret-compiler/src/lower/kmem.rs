@@ -602,13 +602,17 @@ impl Lowerer<'_, '_> {
         Ok(self.raw_arg(i as u32, ty))
     }
 
+    /// The BTF of the raw tracepoint being compiled, when it has one.
+    fn raw_tracepoint_btf(&mut self) -> Option<ferret_btf::RawTracepoint> {
+        let Attach::RawTracepoint { event, .. } = &self.probe.attach else {
+            return None;
+        };
+        self.g.ctypes.btf().ok()?.raw_tracepoint(event)
+    }
+
     /// `argN` of a raw tracepoint: the N-th u64 of its context.
     pub fn raw_tracepoint_argn(&mut self, n: u32, span: Span) -> Res<TVal> {
-        let Attach::RawTracepoint { event, .. } = &self.probe.attach else {
-            return Err(Diagnostic::error(span, "not a raw tracepoint"));
-        };
-        if let Ok(btf) = self.g.ctypes.btf()
-            && let Some(rt) = btf.raw_tracepoint(event)
+        if let Some(rt) = self.raw_tracepoint_btf()
             && n as usize >= rt.args.len()
         {
             return Err(Diagnostic::error(
@@ -625,11 +629,45 @@ impl Lowerer<'_, '_> {
         Ok(self.raw_arg(n, Ty::U64))
     }
 
+    /// Argument `n` from the context. A `tp_btf` program's pointer
+    /// arguments are typed pointers to the verifier, which then refuses
+    /// plain integer work on them (`p & 0xfff`, `p % 64`); reading them
+    /// with `probe_read_kernel` makes them the integers the language treats
+    /// them as.
     fn raw_arg(&mut self, n: u32, ty: Ty) -> TVal {
+        let tp_btf = matches!(
+            self.probe.attach,
+            Attach::RawTracepoint {
+                btf_id: Some(_),
+                ..
+            }
+        );
+        let pointer = tp_btf
+            && self.raw_tracepoint_btf().is_some_and(|rt| {
+                rt.args.get(n as usize).is_some_and(|a| {
+                    self.g.ctypes.btf().is_ok_and(|btf| {
+                        matches!(
+                            btf.get(btf.strip(a.type_id)),
+                            Some(ferret_btf::Type::Ptr { .. })
+                        )
+                    })
+                })
+            });
         self.e
-            .push(Insn::load(Size::DW, Reg::R1, Reg::FP, CTX_SLOT));
-        self.e
-            .push(Insn::load(Size::DW, Reg::R0, Reg::R1, (n * 8) as i16));
+            .push(Insn::load(Size::DW, Reg::R3, Reg::FP, CTX_SLOT));
+        if pointer {
+            let slot = self.alloc_mem(8, false);
+            self.e
+                .push(Insn::alu64_imm(AluOp::Add, Reg::R3, (n * 8) as i32));
+            self.addr_of(slot, Reg::R1);
+            self.e.push(Insn::mov64_imm(Reg::R2, 8));
+            self.e.push(Insn::call(helper::PROBE_READ_KERNEL));
+            self.e
+                .push(Insn::load(Size::DW, Reg::R0, slot.reg(), slot.off16()));
+        } else {
+            self.e
+                .push(Insn::load(Size::DW, Reg::R0, Reg::R3, (n * 8) as i16));
+        }
         match &ty {
             Ty::Int { bytes, signed } => self.narrow(Reg::R0, *bytes, *signed),
             Ty::Enum(e) => self.narrow(Reg::R0, e.bytes, e.signed),

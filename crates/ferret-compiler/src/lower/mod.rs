@@ -439,6 +439,11 @@ pub fn compile(
                     Attach::Tracepoint { category, event } => {
                         format!("tracepoint/{category}/{event}")
                     }
+                    Attach::RawTracepoint {
+                        event,
+                        btf_id: Some(_),
+                        ..
+                    } => format!("tp_btf/{event}"),
                     Attach::RawTracepoint { event, .. } => format!("raw_tp/{event}"),
                     Attach::Interval { .. }
                     | Attach::Profile { .. }
