@@ -619,7 +619,8 @@ impl<'t> CTypes<'t> {
     }
 
     /// The value type of C type `id`: how the language holds it once read.
-    /// `None` for records, non-char arrays, `void` and functions.
+    /// `None` for records, arrays of other than integers, `void` and
+    /// functions.
     pub fn value_ty(&mut self, id: CId, user: bool) -> Option<Ty> {
         Some(match self.get(id).clone() {
             CType::Int { bytes, signed } if matches!(bytes, 1 | 2 | 4 | 8) => {
@@ -634,6 +635,14 @@ impl<'t> CTypes<'t> {
             }),
             CType::Array { elem, len } if self.is_byte(elem) => Ty::Str {
                 cap: align8(len + 1),
+            },
+            // Other integer arrays are arrays (`int32[4]`), packed as in C.
+            CType::Array { elem, len } if len > 0 => match self.get(elem).clone() {
+                CType::Int { bytes, signed } if matches!(bytes, 2 | 4 | 8) => Ty::Array {
+                    elem: Box::new(Ty::Int { bytes, signed }),
+                    len,
+                },
+                _ => return None,
             },
             _ => return None,
         })

@@ -401,3 +401,23 @@ fn programs_without_kernel_types_never_read_btf() {
     let ast = parse(&file).expect("parses");
     compile(&ast, &NoPeeking(target()), &Options::default()).expect("compiles");
 }
+
+#[test]
+fn integer_arrays_read_whole() {
+    let prog = build("begin { print(curtask->arr); }");
+    assert_eq!(
+        prog.print_values,
+        [Ty::Array {
+            elem: Box::new(Ty::Int {
+                bytes: 8,
+                signed: true
+            }),
+            len: 4
+        }]
+    );
+    let mut m = machine(&prog);
+    run(&mut m, &prog, 0, &mut vm::record()).expect("runs");
+    let ev = &m.events[0];
+    let values: Vec<i64> = (0..4).map(|i| u64_at(ev, 8 + 8 * i) as i64).collect();
+    assert_eq!(values, [10, 20, 30, 40]);
+}

@@ -215,9 +215,8 @@ impl Lowerer<'_, '_> {
         }
     }
 
-    /// `a[i]` on arrays and strings (one byte), and `t[N]` on tuples.
-    /// `v[index]` of an array, string or tuple value (`base` is where `v`
-    /// came from); C arrays and pointers are indexed in `kmem`.
+    /// `a[i]` on array and string values (one byte), and `t[N]` on tuples;
+    /// `v` is `base` evaluated. C arrays and pointers are indexed in `kmem`.
     pub fn index_value(&mut self, v: TVal, base: &Expr, index: &Expr, expr: &Expr) -> Res<TVal> {
         let literal = match index.kind {
             ExprKind::Int(n) => Some(n),

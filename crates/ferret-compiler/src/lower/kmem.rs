@@ -323,6 +323,13 @@ impl Lowerer<'_, '_> {
             self.release(obj.addr);
             return Ok(TVal::new(Val::Mem(place), Ty::Str { cap }));
         }
+        if let Ty::Array { .. } = ty {
+            let size = ty.size();
+            let place = self.alloc_mem(size, true);
+            self.probe_read(place, size, &obj);
+            self.release(obj.addr);
+            return Ok(TVal::new(Val::Mem(place), ty));
+        }
         let bytes = match &ty {
             Ty::Int { bytes, .. } => u32::from(*bytes),
             Ty::Enum(e) => u32::from(e.bytes),
