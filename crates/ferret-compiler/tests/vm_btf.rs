@@ -29,8 +29,9 @@ mod task {
     pub const SIZE: u32 = 80;
 }
 
-/// Where the parent task lives in kernel memory.
-const PARENT_AT: usize = 512;
+/// Where the parent task lives in kernel memory (the current task is at
+/// `vm::TASK`).
+const PARENT_AT: usize = vm::TASK + 512;
 
 fn btf() -> Btf {
     let mut b = BtfBuilder::new();
@@ -104,7 +105,7 @@ fn build(src: &str) -> CompiledProgram {
 fn machine(prog: &CompiledProgram) -> Machine {
     let mut m = Machine::new(prog, 1);
     let parent = m.kernel_addr(PARENT_AT);
-    let mem = &mut m.kernel_mem;
+    let mem = &mut m.kernel_mem[vm::TASK..];
     mem[task::PID..task::PID + 4].copy_from_slice(&(-5i32).to_le_bytes());
     mem[task::COMM..task::COMM + 6].copy_from_slice(b"worker");
     mem[task::PARENT..task::PARENT + 8].copy_from_slice(&parent.to_le_bytes());
@@ -119,8 +120,7 @@ fn machine(prog: &CompiledProgram) -> Machine {
     }
     mem[task::UNION..task::UNION + 4].copy_from_slice(&0x0002_0001u32.to_le_bytes());
     mem[task::INNER..task::INNER + 2].copy_from_slice(&(-2i16).to_le_bytes());
-    mem[PARENT_AT..PARENT_AT + 4].copy_from_slice(&77i32.to_le_bytes());
-    m.task = m.kernel_addr(0);
+    m.kernel_mem[PARENT_AT..PARENT_AT + 4].copy_from_slice(&77i32.to_le_bytes());
     m
 }
 
@@ -290,8 +290,8 @@ fn script_structs_are_laid_out_as_c_does() {
     let mut m = machine(&prog);
     // b = bytes 4..8 of the task (comm's first four), c:3 = -1, d:5 = 9 in
     // the short at byte 8.
-    m.kernel_mem[8] = 0b111 | (9 << 3);
-    m.kernel_mem[9] = 0;
+    m.kernel_mem[vm::TASK + 8] = 0b111 | (9 << 3);
+    m.kernel_mem[vm::TASK + 9] = 0;
     run(&mut m, &prog, 0, &mut vm::record()).expect("runs");
     let ev = &m.events[0];
     let vals: Vec<i64> = prog.printfs[0]
@@ -329,7 +329,7 @@ fn raw_tracepoint_arguments_are_typed() {
     ));
     let mut m = machine(&prog);
     let mut ctx = vec![0u8; 16];
-    ctx[..8].copy_from_slice(&m.kernel_addr(0).to_le_bytes());
+    ctx[..8].copy_from_slice(&m.task_addr().to_le_bytes());
     ctx[8..].copy_from_slice(&u64::from((-7i32) as u32).to_le_bytes());
     run(&mut m, &prog, 0, &mut ctx).expect("runs");
     let ev = &m.events[0];
@@ -345,7 +345,7 @@ fn tracepoint_fields_typed_as_struct_pointers_and_enums() {
         r#"tracepoint:test:typed { printf("%d %s\n", args.task->real_parent->pid, args.st); }"#;
     let got = printed_with(src, |m| {
         let mut ctx = vm::record();
-        ctx[8..16].copy_from_slice(&m.kernel_addr(0).to_le_bytes());
+        ctx[8..16].copy_from_slice(&m.task_addr().to_le_bytes());
         ctx[16..20].copy_from_slice(&16u32.to_le_bytes());
         ctx
     });

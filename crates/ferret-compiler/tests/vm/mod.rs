@@ -165,8 +165,6 @@ pub struct Machine {
     /// Bytes `probe_read*` may read besides the record, stack and maps;
     /// tests put strings here and pass their address in a record.
     pub kernel_mem: Vec<u8>,
-    /// What `get_current_task` returns (tests point it into `kernel_mem`).
-    pub task: u64,
     /// Helper ids called during the last run, in order.
     pub calls: Vec<u32>,
     arena: Vec<u64>,
@@ -210,7 +208,6 @@ impl Machine {
             gid: 100,
             ktime: 123_456_789_000,
             kernel_mem: vec![0; 4096],
-            task: 0,
             calls: Vec::new(),
             arena: vec![0; ARENA_WORDS],
             arena_used: 0,
@@ -583,7 +580,6 @@ impl Machine {
                 self.write(a[0], &buf, "get_current_comm");
                 0
             }
-            _ if id == helper::GET_CURRENT_TASK as u32 => self.task,
             _ if id == helper::GET_CURRENT_PID_TGID as u32 => {
                 (u64::from(self.pid) << 32) | u64::from(self.tid)
             }
@@ -761,7 +757,6 @@ impl Machine {
             gid: 0,
             ktime: 0,
             kernel_mem: Vec::new(),
-            task: 0,
             calls: Vec::new(),
             arena: Vec::new(),
             arena_used: 0,
