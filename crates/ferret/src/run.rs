@@ -308,11 +308,10 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn attach_all(&mut self) -> Result<usize, Failure> {
-        let started = Instant::now();
-        // Verify every program before attaching any, so a rejected probe
-        // never leaves the others running, even for a moment. tp_btf
-        // programs are verified against their tracepoint's BTF id.
+    /// Verifies every program before any is attached or run, so a rejected
+    /// probe never leaves the others running, even for a moment. tp_btf
+    /// programs are verified against their tracepoint's BTF id.
+    fn load_all(&mut self) -> Result<(), Failure> {
         for p in &self.compiled.programs {
             if let Attach::RawTracepoint {
                 btf_id: Some(id), ..
@@ -328,6 +327,11 @@ impl<'a> Session<'a> {
                 .load_program(&p.name)
                 .map_err(|e| self.kernel_failure(p, e))?;
         }
+        Ok(())
+    }
+
+    fn attach_all(&mut self) -> Result<usize, Failure> {
+        let started = Instant::now();
         let mut attached = 0;
         // `-p`/`-c`: perf events count only that process's events.
         let pid = self.process.as_ref().map(Followed::pid);
@@ -428,14 +432,26 @@ impl<'a> Session<'a> {
 
     fn trace(&mut self) -> Result<i32, Failure> {
         signals::install();
-        let count = self.attach_all()?;
+        self.load_all()?;
         if self.settings.dry_run {
+            self.attach_all()?;
             return Ok(0);
         }
         let mut events = self
             .object
             .events(&self.compiled.events_map)
             .map_err(|e| Failure::Kernel(e.to_string()))?;
+        // As in bpftrace, begin probes run before anything else is
+        // attached, so their output comes first. After exit() in one there
+        // is nothing to attach for; the count printed stays bpftrace's.
+        self.sink.hold();
+        self.run_special(Attach::Begin, &mut events)?;
+        let count = if self.exit_code.is_some() {
+            self.compiled.attach_count
+        } else {
+            self.attach_all()?
+        };
+        let begun = self.sink.take_held();
         if !self.settings.quiet {
             match self.sink.format {
                 OutputFormat::Text => {
@@ -457,6 +473,7 @@ impl<'a> Session<'a> {
             let _ = writeln!(stdout, "__BPFTRACE_NOTIFY_PROBES_ATTACHED");
             let _ = stdout.flush();
         }
+        self.sink.write(&begun);
         // A program of only begin/end probes ends at once, unless it
         // follows a process (then it lasts as long as the process).
         let only_special = self.process.is_none()
@@ -465,7 +482,6 @@ impl<'a> Session<'a> {
                 .programs
                 .iter()
                 .all(|p| matches!(p.attach, Attach::Begin | Attach::End));
-        self.run_special(Attach::Begin, &mut events)?;
         if self.exit_code.is_none()
             && let Some(Followed::Child(child)) = &mut self.process
         {
@@ -527,6 +543,8 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Runs the begin or end probes in order, handling what each sends
+    /// before the next runs; after exit() no further begin probe runs.
     fn run_special(
         &mut self,
         which: Attach,
@@ -557,13 +575,7 @@ impl<'a> Session<'a> {
     }
 
     fn handle_event(&mut self, ev: &[u8]) {
-        let header = u64::from_le_bytes(
-            ev.get(..8)
-                .and_then(|b| b.try_into().ok())
-                .unwrap_or([0; 8]),
-        );
-        let id = (header >> 32) as usize;
-        let kind = EventKind::from_u32(header as u32);
+        let (kind, id) = event_header(ev);
         match kind {
             Some(
                 k @ (EventKind::Printf
@@ -686,7 +698,7 @@ impl<'a> Session<'a> {
                     return;
                 };
                 if let Ok(map) = self.object.map(&info.symbol) {
-                    let _ = if header as u32 == EventKind::ClearMap as u32 {
+                    let _ = if kind == Some(EventKind::ClearMap) {
                         map.clear()
                     } else {
                         map.zero_values()
@@ -941,4 +953,14 @@ impl<'a> Session<'a> {
             })
             .unwrap_or(0)
     }
+}
+
+/// An event's kind and id, from its 8-byte header (`kind | id << 32`).
+fn event_header(ev: &[u8]) -> (Option<EventKind>, usize) {
+    let header = u64::from_le_bytes(
+        ev.get(..8)
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or([0; 8]),
+    );
+    (EventKind::from_u32(header as u32), (header >> 32) as usize)
 }

@@ -19,6 +19,8 @@ pub struct Sink {
     out: File,
     buf: Vec<u8>,
     mode: Buffering,
+    /// Output kept back by [`Sink::hold`].
+    held: Option<Vec<u8>>,
     pub format: OutputFormat,
 }
 
@@ -33,11 +35,27 @@ impl Sink {
             out,
             buf: Vec::with_capacity(CAPACITY),
             mode,
+            held: None,
             format,
         })
     }
 
+    /// Keeps everything written from now on until [`Sink::take_held`]:
+    /// begin probes run before the `Attached` line but print after it.
+    pub fn hold(&mut self) {
+        self.held = Some(Vec::new());
+    }
+
+    /// Ends [`Sink::hold`], returning what was written meanwhile.
+    pub fn take_held(&mut self) -> Vec<u8> {
+        self.held.take().unwrap_or_default()
+    }
+
     pub fn write(&mut self, bytes: &[u8]) {
+        if let Some(held) = &mut self.held {
+            held.extend_from_slice(bytes);
+            return;
+        }
         if self.mode == Buffering::None {
             self.write_out(bytes);
             return;

@@ -347,3 +347,20 @@ fn every_printf_event_arrives() {
     }
     assert!(stdout.ends_with(&format!("\n\n\n@n: {N}\n")), "{stdout}");
 }
+
+/// As in bpftrace, begin probes run before anything else is attached (a
+/// busy tracepoint has not set @seen yet). After exit() in begin, the
+/// count printed is still bpftrace's.
+#[test]
+fn begin_runs_before_other_probes_attach() {
+    kernel!();
+    let out = common::run_prog(
+        &[],
+        r#"tracepoint:sched:sched_switch { @seen = 1; }
+           begin { printf("seen %d\n", @seen); exit(); }"#,
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_eq!(out.stderr, "Attached 2 probes\n");
+    assert!(out.stdout.starts_with("seen 0\n"), "{out:#?}");
+}
