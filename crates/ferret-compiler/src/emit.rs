@@ -1,5 +1,6 @@
-//! An instruction buffer with forward labels and map relocations, resolved
-//! into final jump offsets once a program is complete.
+//! An instruction buffer with forward labels, map relocations and
+//! references to other functions (loop callbacks), resolved into final jump
+//! offsets once a function is complete.
 
 use ferret_bpf::{AluOp, Insn, JmpOp, Reg};
 
@@ -14,11 +15,19 @@ pub struct Emitter {
     fixups: Vec<(usize, Label)>,
     /// (ld_imm64 instruction index, object map index)
     map_relocs: Vec<(usize, usize)>,
+    /// (ld_imm64 instruction index, callback number)
+    func_relocs: Vec<(usize, usize)>,
 }
 
-/// A finished program: instructions and (instruction index, object map
-/// index) relocations.
-pub type Assembled = (Vec<Insn>, Vec<(usize, usize)>);
+/// A finished function: its instructions, (instruction index, object map
+/// index) relocations, and (instruction index, callback number) loads of
+/// callback addresses.
+#[derive(Debug, Default)]
+pub struct Assembled {
+    pub insns: Vec<Insn>,
+    pub map_relocs: Vec<(usize, usize)>,
+    pub func_relocs: Vec<(usize, usize)>,
+}
 
 /// Jumps the verifier cannot take: more than i16::MAX instructions away.
 #[derive(Debug)]
@@ -69,6 +78,20 @@ impl Emitter {
         self.push2(Insn::ld_map_fd(reg));
     }
 
+    /// `reg = &callback` (a `BPF_PSEUDO_FUNC` load whose offset is set when
+    /// the program's functions are laid out).
+    pub fn load_func(&mut self, reg: Reg, callback: usize) {
+        self.func_relocs.push((self.insns.len(), callback));
+        let [mut lo, hi] = Insn::ld_imm64(reg, 0);
+        lo.src = ferret_bpf::insn::BPF_PSEUDO_FUNC;
+        self.push2([lo, hi]);
+    }
+
+    /// Whether any jump goes to `label`.
+    pub fn is_used(&self, label: Label) -> bool {
+        self.fixups.iter().any(|&(_, l)| l == label)
+    }
+
     /// `reg = value`, in one instruction when the value fits 32 bits.
     pub fn mov_imm(&mut self, reg: Reg, value: i64) {
         match i32::try_from(value) {
@@ -88,26 +111,28 @@ impl Emitter {
         }
     }
 
-    /// The instructions with every jump resolved, and the map relocations.
+    /// The instructions with every jump resolved, and the relocations.
     pub fn finish(mut self) -> Result<Assembled, JumpTooFar> {
         for &(at, label) in &self.fixups {
             let target = self.labels[label.0].unwrap_or(self.insns.len());
             let off = target as i64 - at as i64 - 1;
             self.insns[at].off = i16::try_from(off).map_err(|_| JumpTooFar)?;
         }
-        drop_unreachable(self.insns, self.map_relocs)
+        drop_unreachable(Assembled {
+            insns: self.insns,
+            map_relocs: self.map_relocs,
+            func_relocs: self.func_relocs,
+        })
     }
 }
 
 /// Removes the instructions no path from the first one reaches (code after
 /// `exit()` or `return`, the jump over an else branch that follows one):
-/// the verifier rejects a program holding any. Jump offsets and map
+/// the verifier rejects a program holding any. Jump offsets and
 /// relocations are renumbered.
-fn drop_unreachable(
-    insns: Vec<Insn>,
-    relocs: Vec<(usize, usize)>,
-) -> Result<Assembled, JumpTooFar> {
+fn drop_unreachable(asm: Assembled) -> Result<Assembled, JumpTooFar> {
     use ferret_bpf::insn::{BPF_EXIT, BPF_JA, BPF_JMP};
+    let insns = asm.insns;
     let n = insns.len();
     let target = |i: usize| i as i64 + 1 + i64::from(insns[i].off);
     let mut live = vec![false; n];
@@ -138,7 +163,7 @@ fn drop_unreachable(
         }
     }
     if live.iter().all(|&l| l) {
-        return Ok((insns, relocs));
+        return Ok(Assembled { insns, ..asm });
     }
     // new_index[i]: where old instruction i (or the next live one) lands.
     let mut new_index = Vec::with_capacity(n + 1);
@@ -161,12 +186,18 @@ fn drop_unreachable(
         }
         out.push(insn);
     }
-    let relocs = relocs
-        .into_iter()
-        .filter(|&(at, _)| live[at])
-        .map(|(at, map)| (new_index[at], map))
-        .collect();
-    Ok((out, relocs))
+    let renumber = |relocs: Vec<(usize, usize)>| -> Vec<(usize, usize)> {
+        relocs
+            .into_iter()
+            .filter(|&(at, _)| live[at])
+            .map(|(at, target)| (new_index[at], target))
+            .collect()
+    };
+    Ok(Assembled {
+        insns: out,
+        map_relocs: renumber(asm.map_relocs),
+        func_relocs: renumber(asm.func_relocs),
+    })
 }
 
 #[cfg(test)]
@@ -186,7 +217,9 @@ mod tests {
         e.bind(end);
         e.load_map(Reg::R2, 1);
         e.push(Insn::exit());
-        let (insns, relocs) = e.finish().unwrap();
+        let Assembled {
+            insns, map_relocs, ..
+        } = e.finish().unwrap();
         let [l1, l2] = Insn::ld_map_fd(Reg::R2);
         assert_eq!(
             insns,
@@ -199,7 +232,7 @@ mod tests {
                 Insn::exit(),
             ]
         );
-        assert_eq!(relocs, vec![(3, 1)]);
+        assert_eq!(map_relocs, vec![(3, 1)]);
     }
 
     #[test]
@@ -210,7 +243,7 @@ mod tests {
         e.push(Insn::mov64_imm(Reg::R0, 1));
         e.bind(skip);
         e.push(Insn::exit());
-        let (insns, _) = e.finish().unwrap();
+        let insns = e.finish().unwrap().insns;
         assert_eq!(insns.len(), 3);
         assert_eq!(insns[0].off, 1);
     }

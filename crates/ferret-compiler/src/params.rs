@@ -431,6 +431,11 @@ fn walk_expr(expr: &mut Expr, f: &mut dyn FnMut(&mut Expr)) {
             walk_expr(then, f);
             walk_expr(otherwise, f);
         }
+        ExprKind::Record(fields) => {
+            for (_, e) in fields {
+                walk_expr(e, f);
+            }
+        }
         ExprKind::Block { stmts, value } => {
             for s in stmts {
                 walk_stmt(s, f);

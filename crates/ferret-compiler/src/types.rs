@@ -165,15 +165,17 @@ impl Ty {
             (Ty::Buffer { cap: a }, Ty::Buffer { cap: b }) => {
                 Some(Ty::Buffer { cap: (*a).max(*b) })
             }
-            (Ty::Record(a), Ty::Record(b))
-                if a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0) =>
-            {
-                a.iter()
-                    .zip(b)
-                    .map(|((n, x), (_, y))| x.unify(y).map(|t| (n.clone(), t)))
-                    .collect::<Option<Vec<_>>>()
-                    .map(Ty::Record)
-            }
+            // Records with the same field names are one type, whatever the
+            // order they were written in (bpftrace's rule); `self` keeps
+            // its order.
+            (Ty::Record(a), Ty::Record(b)) if a.len() == b.len() => a
+                .iter()
+                .map(|(n, x)| {
+                    let (_, y) = b.iter().find(|(m, _)| m == n)?;
+                    x.unify(y).map(|t| (n.clone(), t))
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(Ty::Record),
             // An enum's values are integers; mixing them gives an integer.
             (Ty::Enum(e), Ty::Int { bytes, signed }) | (Ty::Int { bytes, signed }, Ty::Enum(e)) => {
                 Some(Ty::Int {

@@ -142,12 +142,14 @@ pub enum StmtKind {
     /// `for ($kv : @map) { .. }`
     ForMap {
         var: String,
+        var_span: Span,
         map: Expr,
         body: Block,
     },
     /// `for ($i : start..end) { .. }`
     ForRange {
         var: String,
+        var_span: Span,
         start: Expr,
         end: Expr,
         body: Block,
@@ -228,6 +230,8 @@ pub enum ExprKind {
     },
     /// `(a, b, ...)` with at least two elements.
     Tuple(Vec<Expr>),
+    /// `(name = value, ...)`: a record, fields in source order.
+    Record(Vec<(String, Expr)>),
     /// `x++`, `++x`, `x--`, `--x` on a map or variable.
     IncDec {
         target: Box<Expr>,

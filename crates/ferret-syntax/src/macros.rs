@@ -168,21 +168,27 @@ impl Expander<'_> {
                 self.expr(e, scope);
                 self.block(body, scope);
             }
-            StmtKind::ForMap { var, map, body } => {
+            StmtKind::ForMap {
+                var,
+                var_span,
+                map,
+                body,
+            } => {
                 self.expr(map, scope);
-                let span = stmt.span;
+                let span = *var_span;
                 self.binds(var, span, scope, false);
                 self.block(body, scope);
             }
             StmtKind::ForRange {
                 var,
+                var_span,
                 start,
                 end,
                 body,
             } => {
                 self.expr(start, scope);
                 self.expr(end, scope);
-                let span = stmt.span;
+                let span = *var_span;
                 self.binds(var, span, scope, false);
                 self.block(body, scope);
             }
@@ -275,6 +281,11 @@ impl Expander<'_> {
                 self.expr(index, scope);
             }
             ExprKind::Tuple(items) => self.exprs(items, scope),
+            ExprKind::Record(fields) => {
+                for (_, e) in fields {
+                    self.expr(e, scope);
+                }
+            }
             ExprKind::Block { stmts, value } => {
                 for s in stmts {
                     self.stmt(s, scope);

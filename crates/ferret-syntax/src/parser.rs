@@ -780,6 +780,7 @@ impl<'a> Parser<'a> {
     fn for_stmt(&mut self) -> PResult<Stmt> {
         let start = self.bump().span;
         self.expect(&T::LParen, "'('")?;
+        let var_span = self.peek().span;
         let var = self.var_name("after 'for ('")?;
         self.expect(&T::Colon, "':'")?;
         let first = self.expr()?;
@@ -789,6 +790,7 @@ impl<'a> Parser<'a> {
             let body = self.block()?;
             StmtKind::ForRange {
                 var,
+                var_span,
                 start: first,
                 end,
                 body,
@@ -805,6 +807,7 @@ impl<'a> Parser<'a> {
             let body = self.block()?;
             StmtKind::ForMap {
                 var,
+                var_span,
                 map: first,
                 body,
             }
@@ -1276,6 +1279,9 @@ impl<'a> Parser<'a> {
     /// caller.
     fn paren(&mut self) -> PResult<Expr> {
         let start = self.bump().span;
+        if matches!(self.peek_kind(), T::Ident(_)) && self.peek_nth(1).kind == T::Assign {
+            return self.record(start);
+        }
         let first = self.expr()?;
         if self.eat(&T::Comma) {
             let mut items = vec![first];
@@ -1325,6 +1331,45 @@ impl<'a> Parser<'a> {
         }
         Ok(Expr {
             kind: first.kind,
+            span: self.span_from(start),
+        })
+    }
+}
+
+impl Parser<'_> {
+    /// `(name = value, ...)` after the `(`.
+    fn record(&mut self, start: Span) -> PResult<Expr> {
+        let mut fields: Vec<(String, Expr)> = Vec::new();
+        loop {
+            let found = self.peek().clone();
+            let T::Ident(name) = found.kind else {
+                let d = self
+                    .expected("a field name like 'a' in 'a = value'", &found)
+                    .with_label("expected a field name");
+                self.report(d);
+                return Err(Failed);
+            };
+            self.bump();
+            self.expect(&T::Assign, "'='")?;
+            let value = self.expr()?;
+            if fields.iter().any(|(n, _)| *n == name) {
+                self.report(
+                    Diagnostic::error(
+                        found.span,
+                        format!("the record has two fields named '{name}'"),
+                    )
+                    .with_label("duplicate field")
+                    .with_help("give each field its own name"),
+                );
+            }
+            fields.push((name, value));
+            if !self.eat(&T::Comma) {
+                break;
+            }
+        }
+        self.expect(&T::RParen, "')'")?;
+        Ok(Expr {
+            kind: ExprKind::Record(fields),
             span: self.span_from(start),
         })
     }

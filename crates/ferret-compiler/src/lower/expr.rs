@@ -30,6 +30,12 @@ impl Lowerer<'_, '_> {
                 then,
                 otherwise,
             } => self.ternary(cond, then, otherwise),
+            ExprKind::Field {
+                expr: base,
+                field,
+                field_span,
+                arrow: false,
+            } if self.is_record(base) => self.record_field(base, field, *field_span),
             ExprKind::Field { .. } | ExprKind::Index { .. } => self.c_access(expr),
             ExprKind::TupleIndex { expr: base, index } => {
                 let t = self.eval(base)?;
@@ -70,6 +76,29 @@ impl Lowerer<'_, '_> {
                     self.release(v);
                 }
                 Ok(TVal::new(Val::Mem(place), Ty::Tuple(tys)))
+            }
+            ExprKind::Record(fields) => {
+                let mut vals = Vec::with_capacity(fields.len());
+                for (name, e) in fields {
+                    let v = self.eval(e)?;
+                    if v.ty == Ty::None {
+                        return Err(Diagnostic::error(e.span, "this expression has no value")
+                            .with_label(format!("cannot be field '{name}'")));
+                    }
+                    vals.push((name.clone(), v));
+                }
+                let ty: Vec<(String, Ty)> = vals
+                    .iter()
+                    .map(|(n, v)| (n.clone(), v.ty.clone()))
+                    .collect();
+                let (offs, size) = crate::types::record_layout(&ty);
+                let place = self.alloc_mem(size, false);
+                for ((_, v), off) in vals.into_iter().zip(offs) {
+                    let t = v.ty.clone();
+                    self.write_as(place.at(off), &v, &t);
+                    self.release(v);
+                }
+                Ok(TVal::new(Val::Mem(place), Ty::Record(ty)))
             }
             ExprKind::Cast { ty, expr: inner } if Self::is_c_cast(ty) => self.c_cast(ty, inner),
             ExprKind::Cast { ty, expr: inner }
@@ -672,6 +701,42 @@ impl Lowerer<'_, '_> {
         self.release(b);
         self.e.bind(done);
         Ok(TVal::new(Val::Mem(place), out_ty))
+    }
+
+    /// Whether `base` is a record (`(a = 1).a`), not a C struct or `args`.
+    fn is_record(&mut self, base: &Expr) -> bool {
+        !matches!(&base.kind, ExprKind::Ident(n) if n == "args")
+            && matches!(
+                self.dry_eval(base),
+                Ok(TVal {
+                    ty: Ty::Record(_),
+                    ..
+                })
+            )
+    }
+
+    /// `record.field`
+    fn record_field(&mut self, base: &Expr, field: &str, span: ferret_syntax::Span) -> Res<TVal> {
+        let v = self.eval(base)?;
+        let (Ty::Record(fields), Val::Mem(p)) = (&v.ty, &v.val) else {
+            return Err(Diagnostic::error(span, "record is not in memory"));
+        };
+        let (offs, _) = crate::types::record_layout(fields);
+        if let Some(i) = fields.iter().position(|(n, _)| n == field) {
+            let ty = fields[i].1.clone();
+            return Ok(self.read_place(p.at(offs[i]), &ty));
+        }
+        let mut d = Diagnostic::error(
+            span,
+            format!("the record {} has no field '{field}'", v.ty.describe()),
+        )
+        .with_label("no such field");
+        if let Some(best) =
+            ferret_syntax::diag::closest(field, fields.iter().map(|(n, _)| n.as_str()))
+        {
+            d = d.with_help(format!("did you mean '{best}'?"));
+        }
+        Err(d)
     }
 
     /// `x++` and friends on variables and maps.

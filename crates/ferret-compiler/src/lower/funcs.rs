@@ -161,9 +161,7 @@ impl Lowerer<'_, '_> {
             "is_err" => self.is_err(args, expr),
             "static_assert" => self.static_assert(args, expr),
             "assert" => self.assert(args, expr),
-            "len" => Err(Diagnostic::error(expr.span, "len() is not supported yet")
-                .with_label("not supported yet")
-                .with_help("count entries as you add them: @n = count()")),
+            "len" => self.map_len(args, expr),
             _ => return None,
         };
         Some(r)

@@ -171,8 +171,8 @@ impl Lowerer<'_, '_> {
         };
         let ty = match &kind {
             MapKind::Plain(ty) => ty.clone(),
-            MapKind::Count | MapKind::Sum { .. } => {
-                return self.percpu_sum(id, key, &kind, expr);
+            MapKind::Count | MapKind::Sum { .. } | MapKind::Min | MapKind::Max | MapKind::Avg => {
+                return self.percpu_read(id, key, &kind, expr.span);
             }
             other => {
                 return Err(Diagnostic::error(
@@ -220,24 +220,30 @@ impl Lowerer<'_, '_> {
         }
     }
 
-    /// The total of a per-CPU counter across every CPU, as bpftrace reads
-    /// `@c` in `if (@c > 5)`.
-    fn percpu_sum(&mut self, id: usize, key: Place, kind: &MapKind, expr: &Expr) -> Res<TVal> {
-        let signed = matches!(kind, MapKind::Sum { signed: true });
-        let ty = if signed { Ty::I64 } else { Ty::U64 };
+    /// The value of a per-CPU aggregation across every CPU, as bpftrace
+    /// reads `@c` in `if (@c > 5)` (and a for-loop's `$kv.1`): the sum of
+    /// `count`/`sum`, the least or greatest `min`/`max` of the CPUs that saw
+    /// a value, the integer mean of `avg`.
+    pub fn percpu_read(&mut self, id: usize, key: Place, kind: &MapKind, span: Span) -> Res<TVal> {
+        let ty = percpu_value_type(kind);
         if self.g.discovering {
             return Ok(TVal::new(Val::Imm(0), ty));
         }
         if self.g.ncpus > 64 {
             return Err(Diagnostic::error(
-                expr.span,
+                span,
                 "reading a per-CPU map inside a probe is limited to 64 CPUs",
             ));
         }
-        let total = self.alloc_scalar();
-        let total = TVal::new(total, ty);
+        // acc: the total (or the best value so far); n: the count of an
+        // avg, or whether a min/max has a value yet.
+        let acc = self.alloc_scalar();
+        let acc = TVal::new(acc, ty.clone());
+        let n = self.alloc_scalar();
+        let n = TVal::new(n, Ty::U64);
         self.e.push(Insn::mov64_imm(Reg::R0, 0));
-        self.store_back(&total, Reg::R0);
+        self.store_back(&acc, Reg::R0);
+        self.store_back(&n, Reg::R0);
         let obj = self.g.obj_map(SysMap::User(id));
         for cpu in 0..self.g.ncpus {
             let skip = self.e.new_label();
@@ -246,13 +252,62 @@ impl Lowerer<'_, '_> {
             self.e.push(Insn::mov64_imm(Reg::R3, cpu as i32));
             self.e.push(Insn::call(helper::MAP_LOOKUP_PERCPU_ELEM));
             self.e.jump_if_imm(JmpOp::Jeq, Reg::R0, 0, skip);
-            self.e.push(Insn::load(Size::DW, Reg::R1, Reg::R0, 0));
-            self.load_reg(&total, Reg::R0);
-            self.e.push(Insn::alu64_reg(AluOp::Add, Reg::R0, Reg::R1));
-            self.store_back(&total, Reg::R0);
+            match kind {
+                MapKind::Min | MapKind::Max => {
+                    // Value at +0, "set" flag at +8: a CPU that never saw a
+                    // value has nothing to say.
+                    let take = self.e.new_label();
+                    self.e.push(Insn::load(Size::DW, Reg::R1, Reg::R0, 8));
+                    self.e.jump_if_imm(JmpOp::Jeq, Reg::R1, 0, skip);
+                    self.e.push(Insn::load(Size::DW, Reg::R1, Reg::R0, 0));
+                    self.load_reg(&n, Reg::R2);
+                    self.e.jump_if_imm(JmpOp::Jeq, Reg::R2, 0, take);
+                    self.load_reg(&acc, Reg::R2);
+                    let keep = if *kind == MapKind::Min {
+                        JmpOp::Jsge
+                    } else {
+                        JmpOp::Jsle
+                    };
+                    self.e.jump_if_reg(keep, Reg::R1, Reg::R2, skip);
+                    self.e.bind(take);
+                    self.store_back(&acc, Reg::R1);
+                    self.e.push(Insn::mov64_imm(Reg::R1, 1));
+                    self.store_back(&n, Reg::R1);
+                }
+                _ => {
+                    self.e.push(Insn::load(Size::DW, Reg::R1, Reg::R0, 0));
+                    self.load_reg(&acc, Reg::R2);
+                    self.e.push(Insn::alu64_reg(AluOp::Add, Reg::R2, Reg::R1));
+                    self.store_back(&acc, Reg::R2);
+                    if *kind == MapKind::Avg {
+                        self.e.push(Insn::load(Size::DW, Reg::R1, Reg::R0, 8));
+                        self.load_reg(&n, Reg::R2);
+                        self.e.push(Insn::alu64_reg(AluOp::Add, Reg::R2, Reg::R1));
+                        self.store_back(&n, Reg::R2);
+                    }
+                }
+            }
             self.e.bind(skip);
         }
-        Ok(total)
+        if *kind == MapKind::Avg {
+            // The mean rounds toward zero, as bpftrace's; eBPF divides
+            // unsigned (and by zero gives zero).
+            let positive = self.e.new_label();
+            let done = self.e.new_label();
+            self.load_reg(&acc, Reg::R0);
+            self.load_reg(&n, Reg::R1);
+            self.e.jump_if_imm(JmpOp::Jsge, Reg::R0, 0, positive);
+            self.e.push(Insn::neg64(Reg::R0));
+            self.e.push(Insn::alu64_reg(AluOp::Div, Reg::R0, Reg::R1));
+            self.e.push(Insn::neg64(Reg::R0));
+            self.e.jump(done);
+            self.e.bind(positive);
+            self.e.push(Insn::alu64_reg(AluOp::Div, Reg::R0, Reg::R1));
+            self.e.bind(done);
+            self.store_back(&acc, Reg::R0);
+        }
+        self.release(n);
+        Ok(acc)
     }
 
     /// `@name[keys] = v`
@@ -642,7 +697,15 @@ impl Lowerer<'_, '_> {
     }
 }
 
-fn describe_kind(kind: Option<&MapKind>) -> String {
+/// The type of a per-CPU aggregation's value read in a probe.
+pub(crate) fn percpu_value_type(kind: &MapKind) -> Ty {
+    match kind {
+        MapKind::Count | MapKind::Sum { signed: false } => Ty::U64,
+        _ => Ty::I64,
+    }
+}
+
+pub(crate) fn describe_kind(kind: Option<&MapKind>) -> String {
     match kind {
         None => "nothing yet".into(),
         Some(MapKind::Plain(ty)) => format!("values of type {}", ty.describe()),

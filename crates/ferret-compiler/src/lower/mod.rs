@@ -8,6 +8,7 @@ mod decls;
 mod expr;
 mod funcs;
 mod kmem;
+mod loops;
 mod maps;
 mod stmt;
 mod syscalls;
@@ -425,7 +426,11 @@ pub fn compile(
                     return true;
                 }
                 let name = format!("ferret_p{}", programs.len());
-                let (insns, relocs) = match l.finish() {
+                let Linked {
+                    insns,
+                    relocs,
+                    subprograms,
+                } = match l.finish() {
                     Ok(r) => r,
                     Err(d) => {
                         diags.push(d.with_label("in this probe").clone());
@@ -466,7 +471,7 @@ pub fn compile(
                     name,
                     insns,
                     map_relocations: relocs,
-                    subprograms: Vec::new(),
+                    subprograms,
                 });
                 true
             };
@@ -587,6 +592,9 @@ pub(crate) struct Lowerer<'g, 'o> {
     /// Memory of this program's `join()` events, shared by every call: an
     /// event is sent as soon as it is built.
     pub join_buffer: Option<Place>,
+    /// Loop bodies compiled as callbacks of `bpf_loop` and
+    /// `bpf_for_each_map_elem`, in the order their numbers were given.
+    pub callbacks: Vec<loops::Callback>,
 }
 
 impl<'g, 'o> Lowerer<'g, 'o> {
@@ -617,6 +625,7 @@ impl<'g, 'o> Lowerer<'g, 'o> {
             loops: Vec::new(),
             diags: Vec::new(),
             join_buffer: None,
+            callbacks: Vec::new(),
         }
     }
 
@@ -659,17 +668,19 @@ impl<'g, 'o> Lowerer<'g, 'o> {
         self.lower_block(&probe.body);
     }
 
-    /// Prologue (save ctx, find scratch memory) + body + epilogue.
-    fn finish(self) -> Result<Assembled, Diagnostic> {
+    /// Prologue (save ctx, find scratch memory) + body + epilogue, then
+    /// the loop callbacks, each with its own prologue.
+    fn finish(self) -> Result<Linked, Diagnostic> {
         let Lowerer {
             g,
             mut e,
             exit_label,
             scratch_used,
-            stack_used,
+            mut stack_used,
             probe,
             group,
             probe_cap,
+            callbacks,
             ..
         } = self;
         e.bind(exit_label);
@@ -681,7 +692,12 @@ impl<'g, 'o> Lowerer<'g, 'o> {
                 format!("probe {} is too large for one eBPF program", probe.name),
             )
         };
-        let (body, body_relocs) = e.finish().map_err(|_| too_far())?;
+        let body = e.finish().map_err(|_| too_far())?;
+        // Callbacks find the scratch memory where the probe left its address.
+        let scratch_slot = (scratch_used > 0 && !callbacks.is_empty()).then(|| {
+            stack_used += 8;
+            -stack_used as i16
+        });
         if stack_used > STACK_LIMIT {
             return Err(too_far());
         }
@@ -707,15 +723,83 @@ impl<'g, 'o> Lowerer<'g, 'o> {
             pro.push(Insn::mov64_reg(Reg::R9, Reg::R0));
             to_epilogue.push(pro.next_index());
             pro.push(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0));
+            if let Some(slot) = scratch_slot {
+                pro.push(Insn::store(Size::DW, Reg::FP, slot, Reg::R9));
+            }
         }
-        let (mut insns, mut relocs) = pro.finish().map_err(|_| too_far())?;
-        let shift = insns.len();
+        let mut pro = pro.finish().map_err(|_| too_far())?;
+        let epilogue = pro.insns.len() + body.insns.len() - 2;
         for at in to_epilogue {
-            let epilogue = shift + body.len() - 2;
-            insns[at].off = i16::try_from(epilogue - at - 1).map_err(|_| too_far())?;
+            pro.insns[at].off = i16::try_from(epilogue - at - 1).map_err(|_| too_far())?;
         }
-        insns.extend(body);
-        relocs.extend(body_relocs.into_iter().map(|(i, m)| (i + shift, m)));
-        Ok((insns, relocs))
+        let mut functions = vec![join(pro, body)];
+        for cb in callbacks {
+            let mut pro = Emitter::default();
+            // The probe's frame, whose memory the callback works in, is
+            // reached through the context argument: the address of the
+            // probe's context slot.
+            if let Some(ctx) = cb.ctx_arg {
+                pro.push(Insn::mov64_reg(loops::FRAME_REG, ctx));
+                pro.push(Insn::alu64_imm(
+                    ferret_bpf::AluOp::Add,
+                    loops::FRAME_REG,
+                    -i32::from(CTX_SLOT),
+                ));
+                if let Some(slot) = scratch_slot {
+                    pro.push(Insn::load(Size::DW, Reg::R9, loops::FRAME_REG, slot));
+                }
+            }
+            let mut body = cb.body.finish().map_err(|_| too_far())?;
+            loops::use_probe_frame(&mut body.insns);
+            functions.push(join(pro.finish().map_err(|_| too_far())?, body));
+        }
+        link(functions).ok_or_else(too_far)
     }
+}
+
+/// A kernel program's instructions: the probe's function, then its
+/// callbacks (whose starts are `subprograms`).
+struct Linked {
+    insns: Vec<Insn>,
+    relocs: Vec<(usize, usize)>,
+    subprograms: Vec<usize>,
+}
+
+/// `first` followed by `then`, relocations shifted.
+fn join(first: Assembled, then: Assembled) -> Assembled {
+    let shift = first.insns.len();
+    let mut out = first;
+    out.insns.extend(then.insns);
+    let moved = |r: Vec<(usize, usize)>| r.into_iter().map(move |(i, t)| (i + shift, t));
+    out.map_relocs.extend(moved(then.map_relocs));
+    out.func_relocs.extend(moved(then.func_relocs));
+    out
+}
+
+/// Lays functions out one after the other (the probe's first) and points
+/// every callback load at its callback (function `n + 1` is callback `n`).
+fn link(functions: Vec<Assembled>) -> Option<Linked> {
+    let mut starts = Vec::with_capacity(functions.len());
+    let mut at = 0;
+    for f in &functions {
+        starts.push(at);
+        at += f.insns.len();
+    }
+    let mut out = Linked {
+        insns: Vec::with_capacity(at),
+        relocs: Vec::new(),
+        subprograms: starts[1..].to_vec(),
+    };
+    for (f, start) in functions.into_iter().zip(&starts) {
+        let base = out.insns.len();
+        out.insns.extend(f.insns);
+        out.relocs
+            .extend(f.map_relocs.into_iter().map(|(i, m)| (base + i, m)));
+        for (i, cb) in f.func_relocs {
+            let target = *starts.get(cb + 1)?;
+            let off = target as i64 - (start + i) as i64 - 1;
+            out.insns[base + i].imm = i32::try_from(off).ok()?;
+        }
+    }
+    Some(out)
 }

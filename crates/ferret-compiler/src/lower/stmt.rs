@@ -205,13 +205,19 @@ impl Lowerer<'_, '_> {
                 };
                 self.e.jump(to);
             }
-            StmtKind::ForMap { .. } | StmtKind::ForRange { .. } => {
-                return Err(
-                    Diagnostic::error(stmt.span, "for loops are not supported yet")
-                        .with_label("not supported yet")
-                        .with_help("use while or unroll"),
-                );
-            }
+            StmtKind::ForMap {
+                var,
+                var_span,
+                map,
+                body,
+            } => self.for_map(var, *var_span, map, body)?,
+            StmtKind::ForRange {
+                var,
+                var_span,
+                start,
+                end,
+                body,
+            } => self.for_range(var, *var_span, start, end, body)?,
         }
         Ok(())
     }

@@ -241,10 +241,26 @@ impl Lowerer<'_, '_> {
                         .push(Insn::store_imm(Size::B, last.reg(), last.off16(), 0));
                 }
             }
-            (Ty::Record(have), Ty::Record(want)) => {
-                let strip = |f: &[(String, Ty)]| f.iter().map(|(_, t)| t.clone()).collect();
-                let v = TVal::new(v.val.clone(), Ty::Tuple(strip(have)));
-                self.write_as(dst, &v, &Ty::Tuple(strip(want)));
+            (Ty::Record(have), Ty::Record(want)) if have != want => {
+                // Field by field, matched by name.
+                let Val::Mem(src) = v.val else {
+                    return;
+                };
+                let (src_offs, _) = crate::types::record_layout(have);
+                let (dst_offs, _) = crate::types::record_layout(want);
+                for (j, (name, w)) in want.iter().enumerate() {
+                    let Some(i) = have.iter().position(|(n, _)| n == name) else {
+                        continue;
+                    };
+                    let h = &have[i].1;
+                    let at = src.at(src_offs[i]);
+                    let elem = if h.is_scalar() {
+                        TVal::new(Val::Slot(at), h.clone())
+                    } else {
+                        TVal::new(Val::Mem(at), h.clone())
+                    };
+                    self.write_as(dst.at(dst_offs[j]), &elem, w);
+                }
             }
             (Ty::Buffer { cap: have }, Ty::Buffer { cap: want }) => {
                 let Val::Mem(src) = v.val else {

@@ -93,6 +93,14 @@ pub(super) fn sexp(e: &Expr) -> String {
         ExprKind::Index { expr, index } => format!("(index {} {})", sexp(expr), sexp(index)),
         ExprKind::Cast { ty: t, expr } => format!("(cast {} {})", ty(t), sexp(expr)),
         ExprKind::Tuple(items) => format!("(tuple {})", list(items)),
+        ExprKind::Record(fields) => format!(
+            "(record {})",
+            fields
+                .iter()
+                .map(|(n, e)| format!("{n}={}", sexp(e)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
         ExprKind::IncDec {
             target,
             increment,
@@ -398,7 +406,7 @@ fn loops() {
     assert_eq!(sexp(&cond), "(< $i 10)");
     assert_eq!(body.stmts.len(), 3);
     assert_eq!(body.stmts[2].kind, StmtKind::Continue);
-    let StmtKind::ForMap { var, map, body } = stmt("for ($kv : @m) { print($kv.0); }") else {
+    let StmtKind::ForMap { var, map, body, .. } = stmt("for ($kv : @m) { print($kv.0); }") else {
         panic!()
     };
     assert_eq!((var.as_str(), sexp(&map)), ("kv", "@m".into()));
