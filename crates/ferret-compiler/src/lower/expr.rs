@@ -418,6 +418,14 @@ impl Lowerer<'_, '_> {
         for scope in self.scopes.iter().rev() {
             if let Some((ty, place)) = scope.get(name) {
                 let (ty, place) = (ty.clone(), *place);
+                if ty == Ty::None {
+                    return Err(Diagnostic::error(
+                        expr.span,
+                        format!("${name} is declared but never assigned: its type is unknown"),
+                    )
+                    .with_label("never assigned")
+                    .with_help(format!("give it a type: let ${name}: uint64;")));
+                }
                 return Ok(self.read_place(place, &ty));
             }
         }

@@ -13,6 +13,7 @@ mod maps;
 mod stmt;
 mod syscalls;
 mod value;
+mod vars;
 
 use std::collections::HashMap;
 
@@ -163,6 +164,8 @@ pub(crate) struct Globals<'o> {
     pub str_read: u32,
     /// `let @m = kind(N);` declarations by map name (`@m`).
     pub decls: HashMap<String, ast::MapDecl>,
+    /// Types learnt for `let $x;` declarations, by the variable's span.
+    pub let_types: HashMap<Span, Ty>,
 }
 
 impl Globals<'_> {
@@ -361,6 +364,7 @@ pub fn compile(
         map_entries: Vec::new(),
         str_read,
         decls,
+        let_types: HashMap::new(),
     };
     // Maps read before their assignment in source order have no type on the
     // first run; errors count only on the second, when every type is known.
@@ -595,6 +599,9 @@ pub(crate) struct Lowerer<'g, 'o> {
     /// Loop bodies compiled as callbacks of `bpf_loop` and
     /// `bpf_for_each_map_elem`, in the order their numbers were given.
     pub callbacks: Vec<loops::Callback>,
+    /// Variables of `let $x;` declarations (by their memory), with the
+    /// declaration's span: their type is learnt from assignments.
+    pub untyped_lets: HashMap<Place, Span>,
 }
 
 impl<'g, 'o> Lowerer<'g, 'o> {
@@ -626,6 +633,7 @@ impl<'g, 'o> Lowerer<'g, 'o> {
             diags: Vec::new(),
             join_buffer: None,
             callbacks: Vec::new(),
+            untyped_lets: HashMap::new(),
         }
     }
 

@@ -84,51 +84,7 @@ impl Lowerer<'_, '_> {
                 name_span,
                 ty,
                 value,
-            } => {
-                let declared = match ty {
-                    Some(t) => match super::expr::int_type(&t.name) {
-                        Some(ty) if t.pointer_depth == 0 && t.array_len.is_none() => Some(ty),
-                        _ if t.name == "string" => Some(Ty::Str {
-                            cap: self.g.opts.max_strlen,
-                        }),
-                        _ => {
-                            return Err(Diagnostic::error(
-                                t.span,
-                                format!("unsupported variable type '{}'", t.name),
-                            )
-                            .with_label("not supported"));
-                        }
-                    },
-                    None => None,
-                };
-                let v = match value {
-                    Some(e) => Some(self.eval(e)?),
-                    None => None,
-                };
-                let ty = match (&declared, &v) {
-                    (Some(t), _) => t.clone(),
-                    (None, Some(v)) => v.ty.clone(),
-                    (None, None) => {
-                        return Err(Diagnostic::error(
-                            *name_span,
-                            format!("variable '${name}' needs a type or a value"),
-                        )
-                        .with_label("type unknown")
-                        .with_help(format!(
-                            "write 'let ${name}: uint64;' or 'let ${name} = 0;'"
-                        )));
-                    }
-                };
-                let place = self.alloc_mem(ty.size(), v.is_none());
-                if let Some(v) = v {
-                    self.check_fits(&v.ty, &ty, stmt)?;
-                    self.write_as(place, &v, &ty);
-                    self.release(v);
-                }
-                if let Some(scope) = self.scopes.last_mut() {
-                    scope.insert(name.clone(), (ty, place));
-                }
-            }
+            } => self.let_stmt(name, *name_span, ty.as_ref(), value.as_ref(), stmt)?,
             StmtKind::If {
                 cond,
                 then,
@@ -222,7 +178,7 @@ impl Lowerer<'_, '_> {
         Ok(())
     }
 
-    fn check_fits(&self, have: &Ty, want: &Ty, stmt: &Stmt) -> Res<()> {
+    pub(super) fn check_fits(&self, have: &Ty, want: &Ty, stmt: &Stmt) -> Res<()> {
         if have.unify(want).is_some() || (have.is_scalar() && want.is_scalar()) {
             Ok(())
         } else {
@@ -258,6 +214,9 @@ impl Lowerer<'_, '_> {
                     .rev()
                     .find_map(|s| s.get(name.as_str()).cloned());
                 let (ty, place) = match found {
+                    Some((ty, place)) if self.untyped_lets.contains_key(&place) => {
+                        return self.assign_untyped(name, ty, place, v, target.span);
+                    }
                     Some((ty, place)) => {
                         let unified = ty.unify(&v.ty);
                         if unified.is_none() && !(ty.is_scalar() && v.ty.is_scalar()) {

@@ -9,7 +9,7 @@ use super::{Lowerer, STACK_LIMIT};
 use crate::types::{Ty, align8};
 
 /// Which memory a [`Place`] is in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Base {
     /// Relative to the frame pointer (negative offsets).
     Stack,
@@ -18,7 +18,7 @@ pub enum Base {
 }
 
 /// A location in memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Place {
     pub base: Base,
     pub off: i32,
