@@ -18,7 +18,7 @@ pub trait Target {
     fn tracepoint_format(&self, category: &str, event: &str) -> Option<String>;
     /// Online CPUs, the value of `ncpus`.
     fn ncpus(&self) -> u64;
-    /// `CLOCK_MONOTONIC` at program start in ns, the origin of `elapsed`.
+    /// `CLOCK_BOOTTIME` at program start in ns, the origin of `elapsed`.
     fn start_ns(&self) -> u64;
     /// The address of kernel symbol `name` (`kaddr("avenrun")`).
     fn kernel_symbol(&self, name: &str) -> Option<u64> {
@@ -40,6 +40,16 @@ pub trait Target {
     /// type never ask); `Err` says why there are none.
     fn btf(&self) -> Result<&Btf, String> {
         Err("this target has no BTF".into())
+    }
+    /// `(st_dev, st_ino)` of ferret's own pid namespace when it is not the
+    /// initial one: `pid` and `tid` are then numbered as that namespace
+    /// numbers them, as bpftrace's are.
+    fn pid_namespace(&self) -> Option<(u64, u64)> {
+        None
+    }
+    /// `CLOCK_TAI` minus `CLOCK_BOOTTIME` at start, in ns (`nsecs(sw_tai)`).
+    fn tai_offset_ns(&self) -> Option<u64> {
+        None
     }
 }
 

@@ -56,6 +56,11 @@ pub enum Ty {
     /// An integer of a C enum type: `%s` and map printing show the
     /// enumerator's name.
     Enum(Arc<EnumTy>),
+    /// `cgroup_path(id, filter)`: a cgroup id, printed as its paths in the
+    /// cgroup hierarchies whose names match `filter`.
+    CgroupPath {
+        filter: String,
+    },
     /// Statements and functions that produce no value.
     None,
 }
@@ -86,7 +91,8 @@ impl Ty {
             | Ty::Username
             | Ty::MacAddr
             | Ty::Ptr(_)
-            | Ty::Enum(_) => 8,
+            | Ty::Enum(_)
+            | Ty::CgroupPath { .. } => 8,
             Ty::Str { cap } => *cap,
             Ty::Tuple(elems) => tuple_layout(elems).1,
             Ty::Record(fields) => record_layout(fields).1,
@@ -119,6 +125,7 @@ impl Ty {
                 | Ty::Username
                 | Ty::Ptr(_)
                 | Ty::Enum(_)
+                | Ty::CgroupPath { .. }
         )
     }
 
@@ -223,6 +230,7 @@ impl Ty {
             Ty::Username => "username".into(),
             Ty::Ptr(p) => p.name.to_string(),
             Ty::Enum(e) => format!("enum {}", e.name),
+            Ty::CgroupPath { .. } => "cgroup_path".into(),
             Ty::None => "none".into(),
         }
     }

@@ -30,6 +30,8 @@ pub struct Symbolizer {
     /// A string `str()` read that filled its buffer: its length, the
     /// capacity of such strings, and what to append when printing it.
     pub truncated: Option<(usize, u32, String)>,
+    /// Where cgroups are, for `cgroup_path`.
+    pub cgroups: crate::cgroups::CgroupPaths,
 }
 
 impl Symbolizer {
@@ -44,6 +46,7 @@ impl Symbolizer {
             users: None,
             stack_mode: StackMode::Bpftrace,
             truncated: None,
+            cgroups: crate::cgroups::CgroupPaths::default(),
         }
     }
 
@@ -241,6 +244,11 @@ pub fn value(bytes: &[u8], off: usize, ty: &Ty, sym: &mut Symbolizer) -> Value {
                 value: v as u64,
             }
         }
+        Ty::CgroupPath { filter } => Value::Str(
+            sym.cgroups
+                .describe(u64_at(bytes, off), filter)
+                .into_bytes(),
+        ),
         Ty::None => Value::None,
     }
 }

@@ -1,5 +1,6 @@
 //! ferret: bpftrace's language and BCC's tools, compiled straight to eBPF.
 
+mod cgroups;
 mod cli;
 mod decode;
 mod list;

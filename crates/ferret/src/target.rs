@@ -25,7 +25,7 @@ impl KernelTarget {
             tracefs: OnceCell::new(),
             btf: OnceCell::new(),
             ncpus,
-            start_ns: monotonic_ns(),
+            start_ns: clock_ns(libc::CLOCK_BOOTTIME),
             verbose,
         }
     }
@@ -86,6 +86,24 @@ impl Target for KernelTarget {
         meta.is_dir().then(|| meta.ino())
     }
 
+    /// The namespace of `/proc/self/ns/pid`, unless it is the initial one
+    /// (inode `PROC_PID_INIT_INO`).
+    fn pid_namespace(&self) -> Option<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        const PROC_PID_INIT_INO: u64 = 0xEFFF_FFFC;
+        let meta = std::fs::metadata("/proc/self/ns/pid").ok()?;
+        (meta.ino() != PROC_PID_INIT_INO).then(|| (meta.dev(), meta.ino()))
+    }
+
+    /// TAI minus boot time, read between two boot-time reads so the
+    /// delay between the reads cancels out.
+    fn tai_offset_ns(&self) -> Option<u64> {
+        let before = clock_ns(libc::CLOCK_BOOTTIME);
+        let tai = clock_ns(libc::CLOCK_TAI);
+        let after = clock_ns(libc::CLOCK_BOOTTIME);
+        tai.checked_sub(before / 2 + after / 2)
+    }
+
     fn syscall_abi(&self) -> Option<SyscallAbi> {
         match std::env::consts::ARCH {
             // thread_info.status follows `flags` and, since Linux 5.11,
@@ -135,13 +153,13 @@ fn kernel_at_least(major: u32, minor: u32) -> Option<bool> {
     Some((a, b) >= (major, minor))
 }
 
-/// `CLOCK_MONOTONIC` in ns, the clock of `bpf_ktime_get_ns`.
-pub fn monotonic_ns() -> u64 {
+/// Clock `clock` in ns (`CLOCK_BOOTTIME` is `bpf_ktime_get_boot_ns`'s).
+fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }

@@ -84,15 +84,7 @@ impl Lowerer<'_, '_> {
 
     pub fn builtin(&mut self, name: &str, expr: &Expr) -> Res<TVal> {
         Ok(match name {
-            "pid" | "tid" => {
-                self.e.push(Insn::call(helper::GET_CURRENT_PID_TGID));
-                if name == "pid" {
-                    self.e.push(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
-                } else {
-                    self.narrow(Reg::R0, 4, false);
-                }
-                self.temp_from(Reg::R0, Ty::U32)
-            }
+            "pid" | "tid" => self.task_id(name == "pid", false)?,
             "uid" | "gid" => {
                 self.e.push(Insn::call(helper::GET_CURRENT_UID_GID));
                 if name == "gid" {
@@ -102,9 +94,9 @@ impl Lowerer<'_, '_> {
                 }
                 self.temp_from(Reg::R0, Ty::U32)
             }
-            "nsecs" => self.helper_value(helper::KTIME_GET_NS, Ty::U64),
+            "nsecs" => self.helper_value(helper::KTIME_GET_BOOT_NS, Ty::U64),
             "elapsed" => {
-                self.e.push(Insn::call(helper::KTIME_GET_NS));
+                self.e.push(Insn::call(helper::KTIME_GET_BOOT_NS));
                 let start = self.g.start_ns as i64;
                 self.e.alu_imm(AluOp::Sub, Reg::R0, start, Reg::R1);
                 self.temp_from(Reg::R0, Ty::U64)

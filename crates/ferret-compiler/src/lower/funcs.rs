@@ -130,7 +130,16 @@ impl Lowerer<'_, '_> {
             "kaddr" => self.kaddr(args, expr),
             "cgroupid" => self.cgroupid(args, expr),
             "kptr" | "uptr" => self.mark_space(name, args, expr),
-            "signal" => self.signal(args, expr),
+            "signal" | "signal_thread" => self.signal(name, args, expr),
+            "strstr" => self.strstr(args, expr),
+            "str_concat" => self.str_concat(args, expr),
+            "memcmp" => self.memcmp(args, expr),
+            "syscall_name" => self.syscall_name(args, expr),
+            "signal_name" => self.signal_name(args, expr),
+            "cgroup_path" => self.cgroup_path(args, expr),
+            "nsecs" | "pid" | "tid" if !args.is_empty() => {
+                self.namespaced_builtin(name, args, expr)
+            }
             "system" => self.system(args, expr),
             "cat" => self.event_call(EventKind::Cat, name, args, expr),
             "errorf" => self.event_call(EventKind::Errorf, name, args, expr),
@@ -257,13 +266,34 @@ impl Lowerer<'_, '_> {
         Ok(self.temp_from(Reg::R0, Ty::I64))
     }
 
-    /// `strcontains(haystack, needle)`: a bounded search, as bpftrace's
-    /// `strstr() >= 0`. An empty needle is found everywhere.
+    /// `strcontains(haystack, needle)`: as bpftrace's `strstr() >= 0`.
     fn strcontains(&mut self, args: &[Expr], expr: &Expr) -> Res<TVal> {
         let usage = "strcontains(haystack, needle)";
         arity("strcontains", args, expr, 2..=2, usage)?;
         let (h, cap_h) = self.string_arg(&args[0], "strcontains", usage)?;
         let (n, cap_n) = self.string_arg(&args[1], "strcontains", usage)?;
+        self.search(h, cap_h, n, cap_n);
+        self.e.push(Insn::jmp_imm(JmpOp::Jsge, Reg::R0, 0, 2));
+        self.e.push(Insn::mov64_imm(Reg::R0, 0));
+        self.e.push(Insn::ja(1));
+        self.e.push(Insn::mov64_imm(Reg::R0, 1));
+        Ok(self.temp_from(Reg::R0, Ty::Bool))
+    }
+
+    /// `strstr(haystack, needle)`: the index of the needle's first
+    /// occurrence, or -1. An empty needle is found at 0.
+    pub(super) fn strstr(&mut self, args: &[Expr], expr: &Expr) -> Res<TVal> {
+        let usage = "strstr(haystack, needle)";
+        arity("strstr", args, expr, 2..=2, usage)?;
+        let (h, cap_h) = self.string_arg(&args[0], "strstr", usage)?;
+        let (n, cap_n) = self.string_arg(&args[1], "strstr", usage)?;
+        self.search(h, cap_h, n, cap_n);
+        Ok(self.temp_from(Reg::R0, Ty::I64))
+    }
+
+    /// r0 = where the string at `n` first occurs in the one at `h`, or -1:
+    /// a search bounded by both capacities.
+    fn search(&mut self, h: Place, cap_h: u32, n: Place, cap_n: u32) {
         // r6.. are not free here necessarily; the search uses r0-r5 only:
         // r1 = haystack, r4 = needle, r5 = i, r3 = j.
         let found = self.e.new_label();
@@ -301,12 +331,119 @@ impl Lowerer<'_, '_> {
         self.e.push(Insn::alu64_imm(AluOp::Add, Reg::R5, 1));
         self.e.jump(outer);
         self.e.bind(found);
-        self.e.push(Insn::mov64_imm(Reg::R0, 1));
+        self.e.push(Insn::mov64_reg(Reg::R0, Reg::R5));
         self.e.jump(done);
         self.e.bind(missing);
+        self.e.push(Insn::mov64_imm(Reg::R0, -1));
+        self.e.bind(done);
+    }
+
+    /// `str_concat(a, b)`: a new string holding `a` then `b`. `b` is read
+    /// (as a string, to its NUL) right after `a`'s last byte, into a
+    /// string with room for both.
+    pub(super) fn str_concat(&mut self, args: &[Expr], expr: &Expr) -> Res<TVal> {
+        let usage = "str_concat(string, string)";
+        arity("str_concat", args, expr, 2..=2, usage)?;
+        let (a, cap_a) = self.string_arg(&args[0], "str_concat", usage)?;
+        let (b, cap_b) = self.string_arg(&args[1], "str_concat", usage)?;
+        let cap = align8(cap_a + cap_b);
+        let dst = self.alloc_mem(cap, true);
+        // a's bytes, then r0 = strlen(a) (at most cap_a).
+        let top = self.e.new_label();
+        let done = self.e.new_label();
+        self.addr_of(a, Reg::R1);
+        self.addr_of(dst, Reg::R4);
+        self.e.push(Insn::mov64_imm(Reg::R0, 0));
+        self.e.bind(top);
+        self.e.jump_if_imm(JmpOp::Jge, Reg::R0, cap_a as i32, done);
+        self.load_byte_at(Reg::R1, Reg::R0, Reg::R3);
+        self.e.jump_if_imm(JmpOp::Jeq, Reg::R3, 0, done);
+        self.e.push(Insn::mov64_reg(Reg::R2, Reg::R4));
+        self.e.push(Insn::alu64_reg(AluOp::Add, Reg::R2, Reg::R0));
+        self.e.push(Insn::store(Size::B, Reg::R2, 0, Reg::R3));
+        self.e.push(Insn::alu64_imm(AluOp::Add, Reg::R0, 1));
+        self.e.jump(top);
+        self.e.bind(done);
+        // dst + len(a) has room for cap_b bytes, NUL included.
+        self.e.push(Insn::mov64_reg(Reg::R1, Reg::R4));
+        self.e.push(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R0));
+        self.e.push(Insn::mov64_imm(Reg::R2, cap_b as i32));
+        self.addr_of(b, Reg::R3);
+        self.e.push(Insn::call(helper::PROBE_READ_KERNEL_STR));
+        Ok(TVal::new(Val::Mem(dst), Ty::Str { cap }))
+    }
+
+    /// `memcmp(a, b, n)`: 0 when the first `n` bytes of `a` and `b` are
+    /// equal, else the difference of the first bytes that differ (as
+    /// signed chars, like bpftrace's). `n` is bounded by both sizes.
+    pub(super) fn memcmp(&mut self, args: &[Expr], expr: &Expr) -> Res<TVal> {
+        let usage = "memcmp(left, right, count)";
+        arity("memcmp", args, expr, 3..=3, usage)?;
+        let (a, size_a) = self.memory_arg(&args[0], usage)?;
+        let (b, size_b) = self.memory_arg(&args[1], usage)?;
+        if literal_int(&args[2]).is_some_and(|n| n < 0) {
+            return Err(
+                Diagnostic::error(args[2].span, "memcmp()'s count is negative")
+                    .with_label("negative")
+                    .with_help(format!("usage: {usage}")),
+            );
+        }
+        let count = self.eval_int_arg(&args[2], "memcmp", usage)?;
+        let limit = size_a.min(size_b) as i32;
+        // r5 = min(count, limit); r4 = i
+        self.load_reg(&count, Reg::R5);
+        self.release(count);
+        self.e.push(Insn::jmp_imm(JmpOp::Jle, Reg::R5, limit, 1));
+        self.e.push(Insn::mov64_imm(Reg::R5, limit));
+        self.addr_of(a, Reg::R1);
+        self.addr_of(b, Reg::R3);
+        self.e.push(Insn::mov64_imm(Reg::R4, 0));
+        let top = self.e.new_label();
+        let same = self.e.new_label();
+        let done = self.e.new_label();
+        self.e.bind(top);
+        self.e.jump_if_reg(JmpOp::Jge, Reg::R4, Reg::R5, same);
+        self.e.jump_if_imm(JmpOp::Jge, Reg::R4, limit, same);
+        self.load_byte_at(Reg::R1, Reg::R4, Reg::R0);
+        self.narrow(Reg::R0, 1, true);
+        self.e.push(Insn::mov64_reg(Reg::R2, Reg::R3));
+        self.e.push(Insn::alu64_reg(AluOp::Add, Reg::R2, Reg::R4));
+        self.e.push(Insn::load(Size::B, Reg::R2, Reg::R2, 0));
+        self.narrow(Reg::R2, 1, true);
+        self.e.push(Insn::alu64_reg(AluOp::Sub, Reg::R0, Reg::R2));
+        self.e.jump_if_imm(JmpOp::Jne, Reg::R0, 0, done);
+        self.e.push(Insn::alu64_imm(AluOp::Add, Reg::R4, 1));
+        self.e.jump(top);
+        self.e.bind(same);
         self.e.push(Insn::mov64_imm(Reg::R0, 0));
         self.e.bind(done);
-        Ok(self.temp_from(Reg::R0, Ty::Bool))
+        Ok(self.temp_from(
+            Reg::R0,
+            Ty::Int {
+                bytes: 4,
+                signed: true,
+            },
+        ))
+    }
+
+    /// A value's bytes in memory and how many there are: composites where
+    /// they are, integers stored at their width.
+    fn memory_arg(&mut self, e: &Expr, usage: &str) -> Res<(Place, u32)> {
+        let v = self.eval(e)?;
+        match (&v.ty, &v.val) {
+            (Ty::None, _) => Err(Diagnostic::error(e.span, "this expression has no value")
+                .with_label("nothing to compare")
+                .with_help(format!("usage: {usage}"))),
+            (Ty::Str { cap }, Val::Mem(p)) => Ok((*p, *cap)),
+            (ty, Val::Mem(p)) if !ty.is_scalar() => Ok((*p, ty.size())),
+            (ty, _) => {
+                let size = ty.elem_size();
+                let place = self.alloc_mem(8, false);
+                self.write_as(place, &v, &Ty::U64);
+                self.release(v);
+                Ok((place, size))
+            }
+        }
     }
 
     /// Reads `len` (a register, already bounded by the caller to
@@ -726,18 +863,22 @@ impl Lowerer<'_, '_> {
         .with_help("run with --unsafe to allow it"))
     }
 
-    fn signal(&mut self, args: &[Expr], expr: &Expr) -> Res<TVal> {
-        let usage = "signal(\"SIGNAME\") or signal(number)";
-        arity("signal", args, expr, 1..=1, usage)?;
-        self.require_unsafe("signal", expr)?;
+    /// `signal(sig)` (to the current process) or `signal_thread(sig)` (to
+    /// the current thread).
+    fn signal(&mut self, name: &str, args: &[Expr], expr: &Expr) -> Res<TVal> {
+        let usage = format!("{name}(\"SIGNAME\") or {name}(number)");
+        let usage = usage.as_str();
+        arity(name, args, expr, 1..=1, usage)?;
+        self.require_unsafe(name, expr)?;
         if matches!(self.probe.attach, Attach::Begin | Attach::End) {
             return Err(Diagnostic::error(
                 expr.span,
-                "signal() cannot be used in begin or end probes",
+                format!("{name}() cannot be used in begin or end probes"),
             )
             .with_label("no traced process here")
             .with_help("use it in a probe that fires in the process to signal"));
         }
+        let func = name;
         let sig = match literal_str(&args[0]) {
             Some(name) => {
                 let name = String::from_utf8_lossy(name).into_owned();
@@ -749,7 +890,7 @@ impl Lowerer<'_, '_> {
                 let Some(&(_, n)) = SIGNALS.iter().find(|(s, _)| *s == full) else {
                     let mut d = Diagnostic::error(
                         args[0].span,
-                        format!("signal(): unknown signal '{name}'"),
+                        format!("{func}(): unknown signal '{name}'"),
                     )
                     .with_label("unknown signal");
                     if let Some(best) =
@@ -767,17 +908,21 @@ impl Lowerer<'_, '_> {
                 {
                     return Err(Diagnostic::error(
                         args[0].span,
-                        format!("signal(): {n} is not a signal number"),
+                        format!("{func}(): {n} is not a signal number"),
                     )
                     .with_label("out of range")
                     .with_help("signals are numbered 1 to 64"));
                 }
-                self.eval_int_arg(&args[0], "signal", usage)?
+                self.eval_int_arg(&args[0], func, usage)?
             }
         };
         self.load_reg(&sig, Reg::R1);
         self.release(sig);
-        self.e.push(Insn::call(helper::SEND_SIGNAL));
+        self.e.push(Insn::call(if func == "signal_thread" {
+            helper::SEND_SIGNAL_THREAD
+        } else {
+            helper::SEND_SIGNAL
+        }));
         Ok(Self::none())
     }
 

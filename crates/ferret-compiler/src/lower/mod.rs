@@ -12,6 +12,7 @@ mod loops;
 mod maps;
 mod stmt;
 mod syscalls;
+mod system;
 mod value;
 mod vars;
 
@@ -122,6 +123,12 @@ pub(crate) enum SysMap {
         value_size: u32,
         max_entries: u32,
     },
+    /// Number → name strings (`syscall_name`, `signal_name`).
+    Names {
+        table: system::NameTable,
+        value_size: u32,
+        max_entries: u32,
+    },
 }
 
 /// A user map as discovered so far.
@@ -218,6 +225,22 @@ impl Globals<'_> {
                 max_entries,
             } => MapDef {
                 name: format!("ferret_syscalls_{id}"),
+                map_type: BPF_MAP_TYPE_ARRAY,
+                key_size: 4,
+                value_size,
+                max_entries,
+                map_flags: 0,
+            },
+            SysMap::Names {
+                table,
+                value_size,
+                max_entries,
+            } => MapDef {
+                name: match table {
+                    system::NameTable::Syscalls => "ferret_syscall_names",
+                    system::NameTable::Signals => "ferret_signal_names",
+                }
+                .into(),
                 map_type: BPF_MAP_TYPE_ARRAY,
                 key_size: 4,
                 value_size,
