@@ -73,6 +73,13 @@ const FUNCTIONS: &[&str] = &[
     "assert",
     "username",
     "jiffies",
+    "strstr",
+    "str_concat",
+    "memcmp",
+    "syscall_name",
+    "signal_name",
+    "signal_thread",
+    "cgroup_path",
 ];
 
 impl Lowerer<'_, '_> {

@@ -17,6 +17,8 @@ use crate::program::{Attach, EVENT_HEADER, EventKind, JOIN_ARG_SIZE, JOIN_ARGS};
 use crate::types::{Ty, align8};
 
 const AF_INET: i64 = 2;
+/// Largest haystack × needle capacity searched inline, without `bpf_loop`.
+const INLINE_SEARCH: u64 = 1024;
 const AF_INET6: i64 = 10;
 
 /// Signal names `signal()` accepts, with their numbers on Linux.
@@ -272,7 +274,7 @@ impl Lowerer<'_, '_> {
         arity("strcontains", args, expr, 2..=2, usage)?;
         let (h, cap_h) = self.string_arg(&args[0], "strcontains", usage)?;
         let (n, cap_n) = self.string_arg(&args[1], "strcontains", usage)?;
-        self.search(h, cap_h, n, cap_n);
+        self.search(h, cap_h, n, cap_n)?;
         self.e.push(Insn::jmp_imm(JmpOp::Jsge, Reg::R0, 0, 2));
         self.e.push(Insn::mov64_imm(Reg::R0, 0));
         self.e.push(Insn::ja(1));
@@ -287,13 +289,60 @@ impl Lowerer<'_, '_> {
         arity("strstr", args, expr, 2..=2, usage)?;
         let (h, cap_h) = self.string_arg(&args[0], "strstr", usage)?;
         let (n, cap_n) = self.string_arg(&args[1], "strstr", usage)?;
-        self.search(h, cap_h, n, cap_n);
+        self.search(h, cap_h, n, cap_n)?;
         Ok(self.temp_from(Reg::R0, Ty::I64))
     }
 
     /// r0 = where the string at `n` first occurs in the one at `h`, or -1:
-    /// a search bounded by both capacities.
-    fn search(&mut self, h: Place, cap_h: u32, n: Place, cap_n: u32) {
+    /// a search bounded by both capacities. Small searches are inline; a
+    /// long haystack is walked by `bpf_loop`, one position per call, as
+    /// the verifier follows at most 8192 jumps down one path.
+    fn search(&mut self, h: Place, cap_h: u32, n: Place, cap_n: u32) -> Res<()> {
+        if u64::from(cap_h) * u64::from(cap_n) <= INLINE_SEARCH {
+            self.search_inline(h, cap_h, n, cap_n);
+            return Ok(());
+        }
+        let result = self.alloc_mem(8, false);
+        self.e
+            .push(Insn::store_imm(Size::DW, result.reg(), result.off16(), -1));
+        self.bounded_loop(cap_h, |l, next, stop| {
+            // r1 is the position in the haystack; r1 = haystack,
+            // r4 = needle, r5 = i, r3 = j.
+            let found = l.e.new_label();
+            let inner = l.e.new_label();
+            let mismatch = l.e.new_label();
+            l.e.push(Insn::mov64_reg(Reg::R5, Reg::R1));
+            l.e.jump_if_imm(JmpOp::Jge, Reg::R5, cap_h as i32, stop);
+            l.addr_of(h, Reg::R1);
+            l.addr_of(n, Reg::R4);
+            l.e.push(Insn::mov64_imm(Reg::R3, 0));
+            l.e.bind(inner);
+            l.e.jump_if_imm(JmpOp::Jge, Reg::R3, cap_n as i32, found);
+            l.load_byte_at(Reg::R4, Reg::R3, Reg::R0);
+            l.e.jump_if_imm(JmpOp::Jeq, Reg::R0, 0, found);
+            l.e.push(Insn::mov64_reg(Reg::R2, Reg::R5));
+            l.e.push(Insn::alu64_reg(AluOp::Add, Reg::R2, Reg::R3));
+            l.e.jump_if_imm(JmpOp::Jge, Reg::R2, cap_h as i32, stop);
+            l.e.push(Insn::alu64_reg(AluOp::Add, Reg::R2, Reg::R1));
+            l.e.push(Insn::load(Size::B, Reg::R2, Reg::R2, 0));
+            l.e.jump_if_reg(JmpOp::Jne, Reg::R2, Reg::R0, mismatch);
+            l.e.push(Insn::alu64_imm(AluOp::Add, Reg::R3, 1));
+            l.e.jump(inner);
+            l.e.bind(mismatch);
+            // The haystack ends at its NUL.
+            l.load_byte_at(Reg::R1, Reg::R5, Reg::R0);
+            l.e.jump_if_imm(JmpOp::Jeq, Reg::R0, 0, stop);
+            l.e.jump(next);
+            l.e.bind(found);
+            l.e.push(Insn::store(Size::DW, result.reg(), result.off16(), Reg::R5));
+            l.e.jump(stop);
+        })?;
+        self.e
+            .push(Insn::load(Size::DW, Reg::R0, result.reg(), result.off16()));
+        Ok(())
+    }
+
+    fn search_inline(&mut self, h: Place, cap_h: u32, n: Place, cap_n: u32) {
         // r6.. are not free here necessarily; the search uses r0-r5 only:
         // r1 = haystack, r4 = needle, r5 = i, r3 = j.
         let found = self.e.new_label();

@@ -30,7 +30,7 @@ use ferret_syntax::ast::{Block, Expr, ExprKind};
 use super::expr::Res;
 use super::value::Base;
 use super::{CTX_SLOT, Lowerer, Place, SysMap, TVal, Val};
-use crate::emit::Emitter;
+use crate::emit::{Emitter, Label};
 use crate::program::MapKind;
 use crate::types::{Ty, align8, tuple_layout};
 
@@ -103,6 +103,27 @@ impl Lowerer<'_, '_> {
         self.loops = outer_loops;
         self.exit_label = outer_exit;
         r.map(|()| (id, returns))
+    }
+
+    /// Runs `body` `count` times through `bpf_loop`, with the iteration's
+    /// index in r1; `body` jumps to `next` to go on and `stop` to end the
+    /// loop, and has r0-r5 to itself.
+    pub(super) fn bounded_loop(
+        &mut self,
+        count: u32,
+        body: impl FnOnce(&mut Self, Label, Label),
+    ) -> Res<()> {
+        let unused = self.alloc_mem(8, false);
+        let (cb, returns) = self.callback(Reg::R2, unused, |l| {
+            let Some(&(next, stop)) = l.loops.last() else {
+                return Ok(());
+            };
+            body(l, next, stop);
+            Ok(())
+        })?;
+        self.e.mov_imm(Reg::R1, i64::from(count));
+        self.call_loop(helper::LOOP, cb, unused, returns);
+        Ok(())
     }
 
     /// Calls loop helper `helper_id` with callback `cb` (r1 already set),
