@@ -2,7 +2,10 @@
 //! references to other functions (loop callbacks), resolved into final jump
 //! offsets once a function is complete.
 
+use std::ops::Range;
+
 use ferret_bpf::{AluOp, Insn, JmpOp, Reg};
+use ferret_syntax::Span;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Label(usize);
@@ -17,6 +20,9 @@ pub struct Emitter {
     map_relocs: Vec<(usize, usize)>,
     /// (ld_imm64 instruction index, callback number)
     func_relocs: Vec<(usize, usize)>,
+    /// Code between two labels that stands for a piece of source (a
+    /// loop), for pointing the verifier's complaints at it.
+    tracked: Vec<(Label, Label, Span)>,
 }
 
 /// A finished function: its instructions, (instruction index, object map
@@ -27,6 +33,8 @@ pub struct Assembled {
     pub insns: Vec<Insn>,
     pub map_relocs: Vec<(usize, usize)>,
     pub func_relocs: Vec<(usize, usize)>,
+    /// The instructions of each tracked piece of source.
+    pub tracked: Vec<(Range<usize>, Span)>,
 }
 
 /// Jumps the verifier cannot take: more than i16::MAX instructions away.
@@ -87,6 +95,11 @@ impl Emitter {
         self.push2([lo, hi]);
     }
 
+    /// Records that the code from `start` to `end` (both bound) is `span`.
+    pub fn track(&mut self, start: Label, end: Label, span: Span) {
+        self.tracked.push((start, end, span));
+    }
+
     /// Whether any jump goes to `label`.
     pub fn is_used(&self, label: Label) -> bool {
         self.fixups.iter().any(|&(_, l)| l == label)
@@ -118,10 +131,17 @@ impl Emitter {
             let off = target as i64 - at as i64 - 1;
             self.insns[at].off = i16::try_from(off).map_err(|_| JumpTooFar)?;
         }
+        let at = |l: Label| self.labels[l.0].unwrap_or(self.insns.len());
+        let tracked = self
+            .tracked
+            .iter()
+            .map(|&(start, end, span)| (at(start)..at(end), span))
+            .collect();
         drop_unreachable(Assembled {
             insns: self.insns,
             map_relocs: self.map_relocs,
             func_relocs: self.func_relocs,
+            tracked,
         })
     }
 }
@@ -197,6 +217,11 @@ fn drop_unreachable(asm: Assembled) -> Result<Assembled, JumpTooFar> {
         insns: out,
         map_relocs: renumber(asm.map_relocs),
         func_relocs: renumber(asm.func_relocs),
+        tracked: asm
+            .tracked
+            .into_iter()
+            .map(|(r, span)| (new_index[r.start.min(n)]..new_index[r.end.min(n)], span))
+            .collect(),
     })
 }
 

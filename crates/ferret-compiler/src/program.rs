@@ -57,6 +57,12 @@ pub struct ProgramInfo {
     pub insns: Vec<ferret_bpf::Insn>,
     /// Map relocations: (instruction index, map symbol name), for `--dump`.
     pub map_loads: Vec<(usize, String)>,
+    /// Where each callback (a loop body run by `bpf_loop` or
+    /// `bpf_for_each_map_elem`) starts, for `-d`.
+    pub subprograms: Vec<usize>,
+    /// The instructions of each `while` loop, and the loop in the source:
+    /// the verifier's complaints about a loop point at it.
+    pub loops: Vec<(std::ops::Range<usize>, ferret_syntax::Span)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

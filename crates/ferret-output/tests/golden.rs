@@ -1178,3 +1178,54 @@ fn json_errorf_and_runtime_errors() {
         "{\"type\": \"join\", \"data\": \"ls -l\"}\n"
     );
 }
+
+#[test]
+fn records_and_loop_values() {
+    // record: record printing complex args: `@[{ .a = 1, ... }]: (bye, { ... })`
+    let m = dump(
+        "@",
+        vec![(
+            Some(Value::Record(vec![
+                ("a".into(), Value::Int(1)),
+                ("b".into(), s("hello")),
+            ])),
+            MapValue::Plain(Value::Tuple(vec![
+                s("bye"),
+                Value::Record(vec![("n".into(), Value::Int(10))]),
+            ])),
+        )],
+    );
+    assert_eq!(
+        text::format_map(&m, 0, 1),
+        "@[{ .a = 1, .b = hello }]: (bye, { .n = 10 })\n"
+    );
+    // for: map two keys: `print($kv)` of a two-key map's element.
+    assert_eq!(
+        text::format_value(&Value::Tuple(vec![
+            Value::Tuple(vec![Value::Int(16), Value::Int(17)]),
+            Value::Int(32),
+        ])),
+        "((16, 17), 32)"
+    );
+    // record: record printing, records nested in records.
+    assert_eq!(
+        text::format_value(&Value::Record(vec![
+            ("d".into(), Value::Tuple(vec![Value::Int(5), Value::Int(6)])),
+            (
+                "e".into(),
+                Value::Record(vec![
+                    ("x".into(), Value::Int(1)),
+                    ("y".into(), Value::Int(2))
+                ])
+            ),
+        ])),
+        "{ .d = (5, 6), .e = { .x = 1, .y = 2 } }"
+    );
+    assert_eq!(
+        json::value(&Value::Tuple(vec![
+            Value::Tuple(vec![Value::Int(16), s("a")]),
+            Value::Int(32),
+        ])),
+        "{\"type\": \"value\", \"data\": [[16,\"a\"],32]}\n"
+    );
+}

@@ -74,11 +74,18 @@ pub fn run(settings: &RunSettings) -> Result<i32, Failure> {
         let mut out = io::stdout().lock();
         for p in &compiled.programs {
             let _ = writeln!(out, "; {} ({})", p.probe, p.name);
-            let _ = write!(
-                out,
-                "{}",
-                ferret_bpf::disasm::disassemble_with_maps(&p.insns, &p.map_loads)
-            );
+            let text = ferret_bpf::disasm::disassemble_with_maps(&p.insns, &p.map_loads);
+            for line in text.lines() {
+                let at = line
+                    .trim_start()
+                    .split(':')
+                    .next()
+                    .and_then(|n| n.parse().ok());
+                if let Some(n) = at.and_then(|at| p.subprograms.iter().position(|&s| s == at)) {
+                    let _ = writeln!(out, "; callback {n} (a loop body)");
+                }
+                let _ = writeln!(out, "{line}");
+            }
             let _ = writeln!(out);
         }
         let _ = out.flush();
@@ -176,20 +183,52 @@ fn verifier_diagnostic(p: &ProgramInfo, log: &str) -> ferret_syntax::Diagnostic 
         .map(str::trim_end)
         .filter(|l| !l.is_empty() && !STATS.iter().any(|s| l.starts_with(s)))
         .collect();
-    let mut d = ferret_syntax::Diagnostic::error(
-        p.span,
-        format!("the kernel's verifier rejected probe {}", p.probe),
-    )
-    .with_label("in this probe");
-    d = if log.contains("infinite loop detected") {
-        d.with_help(
-            "a loop in this probe never ends: give it a condition that becomes false, or use unroll(N)",
-        )
-    } else if log.contains("too large") || log.contains("too complex") || log.contains("states") {
-        d.with_help("the probe is too complex to verify: use fewer loop iterations or split it")
-    } else {
-        d.with_help("ferret -d shows the generated instructions the log refers to")
+    let endless = log.contains("infinite loop detected");
+    let complex =
+        log.contains("too large") || log.contains("too complex") || log.contains("states");
+    // The while loop the verifier was in when it gave up, if any.
+    let stopped_at = log
+        .split("infinite loop detected at insn ")
+        .nth(1)
+        .or_else(|| lines.iter().rev().copied().find(|l| l.contains(": (")))
+        .and_then(|l| {
+            l.trim_start()
+                .split([':', ' ', '\n'])
+                .next()?
+                .parse::<usize>()
+                .ok()
+        });
+    let in_loop = stopped_at.and_then(|at| {
+        p.loops
+            .iter()
+            .filter(|(r, _)| r.contains(&at))
+            .min_by_key(|(r, _)| r.len())
+    });
+    let message = format!("the kernel's verifier rejected probe {}", p.probe);
+    let mut d = match in_loop {
+        Some((_, span)) if endless || complex => ferret_syntax::Diagnostic::error(*span, message)
+            .with_label(if endless {
+                "this loop never ends"
+            } else {
+                "the verifier cannot follow this loop to its end"
+            })
+            .with_help(
+                "give it a condition that becomes false sooner, or loop with \
+                     for ($i : 0..N), which the kernel bounds",
+            ),
+        _ => ferret_syntax::Diagnostic::error(p.span, message).with_label("in this probe"),
     };
+    if in_loop.is_none() || !(endless || complex) {
+        d = if endless {
+            d.with_help(
+                "a loop in this probe never ends: give it a condition that becomes false, or use unroll(N)",
+            )
+        } else if complex {
+            d.with_help("the probe is too complex to verify: use fewer loop iterations or split it")
+        } else {
+            d.with_help("ferret -d shows the generated instructions the log refers to")
+        };
+    }
     for line in &lines[lines.len().saturating_sub(8)..] {
         d = d.with_note(*line);
     }

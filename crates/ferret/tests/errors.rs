@@ -1245,12 +1245,12 @@ fn check_verifier(program: &str, head: &str, reason: &str) {
 fn verifier_rejects_an_endless_loop() {
     check_verifier(
         "begin { while (1) { } }",
-        "stdin:1:1: error: the kernel's verifier rejected probe begin
+        "stdin:1:9: error: the kernel's verifier rejected probe begin
   |
 1 | begin { while (1) { } }
-  | ^^^^^ in this probe
+  |         ^^^^^^^^^ this loop never ends
   |
-  = help: a loop in this probe never ends: give it a condition that becomes false, or use unroll(N)
+  = help: give it a condition that becomes false sooner, or loop with for ($i : 0..N), which the kernel bounds
 ",
         "infinite loop detected",
     );
@@ -1264,12 +1264,12 @@ fn verifier_rejection_attaches_nothing() {
     check_verifier(
         "tracepoint:syscalls:sys_enter_read,tracepoint:syscalls:sys_enter_write { @ = count(); }
 interval:s:1 { $i = 1; while ($i) { $i = 1; } }",
-        "stdin:2:1: error: the kernel's verifier rejected probe interval:s:1
+        "stdin:2:24: error: the kernel's verifier rejected probe interval:s:1
   |
 2 | interval:s:1 { $i = 1; while ($i) { $i = 1; } }
-  | ^^^^^^^^^^^^ in this probe
+  |                        ^^^^^^^^^^ this loop never ends
   |
-  = help: a loop in this probe never ends: give it a condition that becomes false, or use unroll(N)
+  = help: give it a condition that becomes false sooner, or loop with for ($i : 0..N), which the kernel bounds
 ",
         "infinite loop detected",
     );
@@ -1690,5 +1690,303 @@ Try 'ferret --help' for more information.
 1 | begin { print(getopt("depth", 35, "Maximum depth")); }
   |               ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ the option is read here
 "#,
+    );
+}
+// ---- loops, records, declarations, system functions ----
+
+#[test]
+fn for_over_a_scalar_map() {
+    check(
+        r#"begin { @m = 1; for ($kv : @m) { } }"#,
+        r#"stdin:1:28: error: @m has no keys (a scalar map): there is nothing to iterate over
+  |
+1 | begin { @m = 1; for ($kv : @m) { } }
+  |                            ^^ scalar map
+  |
+  = help: for loops walk maps with keys, like @m[pid] = count()
+"#,
+    );
+}
+
+#[test]
+fn for_over_a_histogram() {
+    check(
+        r#"begin { @m[1] = hist(2); for ($kv : @m) { } }"#,
+        r#"stdin:1:37: error: cannot iterate over @m: it holds hist()
+  |
+1 | begin { @m[1] = hist(2); for ($kv : @m) { } }
+  |                                     ^^ not iterable
+  |
+  = help: for loops walk maps of plain values and of count, sum, min, max and avg; print this one with print()
+"#,
+    );
+}
+
+#[test]
+fn for_over_one_key_of_a_map() {
+    check(
+        r#"begin { @m[1] = 1; for ($kv : @m[1]) { } }"#,
+        r#"stdin:1:31: error: a for loop walks a whole map: write @m without a key
+  |
+1 | begin { @m[1] = 1; for ($kv : @m[1]) { } }
+  |                               ^^^^^ remove the key
+  |
+  = help: for ($kv : @m) { ... }
+"#,
+    );
+}
+
+#[test]
+fn for_variable_shadows_a_variable() {
+    check(
+        r#"begin { $kv = 1; @m[1] = 1; for ($kv : @m) { } }"#,
+        r#"stdin:1:34: error: the loop variable $kv shadows a variable already in scope
+  |
+1 | begin { $kv = 1; @m[1] = 1; for ($kv : @m) { } }
+  |                                  ^^^ already a variable here
+  |
+  = help: give the loop variable a name of its own
+"#,
+    );
+}
+
+#[test]
+fn for_range_of_a_string() {
+    check(
+        r#"begin { for ($i : 0.."ten") { } }"#,
+        r#"stdin:1:22: error: a range's end must be an integer, found string[8]
+  |
+1 | begin { for ($i : 0.."ten") { } }
+  |                      ^^^^^ not an integer
+  |
+  = help: write for ($i : 0..10)
+"#,
+    );
+}
+
+#[test]
+fn for_over_a_number() {
+    check(
+        r#"begin { for ($kv : 5) { } }"#,
+        r#"stdin:1:20: error: expected a map or a range to iterate over
+  |
+1 | begin { for ($kv : 5) { } }
+  |                    ^ not a map or range
+  |
+  = help: write 'for ($kv : @map)' or 'for ($i : 0..10)'
+"#,
+    );
+}
+
+#[test]
+fn len_of_a_scalar_map() {
+    check(
+        r#"begin { @m = count(); print(len(@m)); }"#,
+        r#"stdin:1:33: error: len() expects a map with keys; @m has none
+  |
+1 | begin { @m = count(); print(len(@m)); }
+  |                                 ^^ scalar map
+  |
+  = help: len() counts the keys of maps like @m[pid] = count()
+"#,
+    );
+}
+
+#[test]
+fn len_of_a_number() {
+    check(
+        r#"begin { print(len(5)); }"#,
+        r#"stdin:1:19: error: len() takes a map, found int64
+  |
+1 | begin { print(len(5)); }
+  |                   ^ not a map
+  |
+  = help: usage: len(@map)
+"#,
+    );
+}
+
+#[test]
+fn record_without_the_field() {
+    check(
+        r#"begin { $r = (a = 1, b = 2); print($r.c); }"#,
+        r#"stdin:1:39: error: the record (a=int64, b=int64) has no field 'c'
+  |
+1 | begin { $r = (a = 1, b = 2); print($r.c); }
+  |                                       ^ no such field
+  |
+  = help: did you mean 'a'?
+"#,
+    );
+}
+
+#[test]
+fn record_with_a_field_twice() {
+    check(
+        r#"begin { $r = (a = 1, a = 2); }"#,
+        r#"stdin:1:22: error: the record has two fields named 'a'
+  |
+1 | begin { $r = (a = 1, a = 2); }
+  |                      ^ duplicate field
+  |
+  = help: give each field its own name
+"#,
+    );
+}
+
+#[test]
+fn let_shadows_a_variable() {
+    check(
+        r#"begin { $x = 1; let $x; }"#,
+        r#"stdin:1:21: error: $x is already declared: variables cannot be shadowed
+  |
+1 | begin { $x = 1; let $x; }
+  |                     ^^ declared before
+  |
+  = help: assign it without 'let' ($x = ...), or choose another name
+"#,
+    );
+}
+
+#[test]
+fn let_never_assigned() {
+    check(
+        r#"begin { let $x; print($x); }"#,
+        r#"stdin:1:23: error: $x is declared but never assigned: its type is unknown
+  |
+1 | begin { let $x; print($x); }
+  |                       ^^ never assigned
+  |
+  = help: give it a type: let $x: uint64;
+"#,
+    );
+}
+
+#[test]
+fn let_assigned_two_types() {
+    check(
+        r#"begin { let $x; $x = 1; $x = "s"; }"#,
+        r#"stdin:1:25: error: type mismatch for $x: it holds int64, not string[8]
+  |
+1 | begin { let $x; $x = 1; $x = "s"; }
+  |                         ^^ mismatched types
+"#,
+    );
+}
+
+#[test]
+fn nsecs_of_an_unknown_clock() {
+    check(
+        r#"begin { print(nsecs(wallclock)); }"#,
+        r#"stdin:1:21: error: nsecs() takes one of: monotonic, boot, tai, sw_tai
+  |
+1 | begin { print(nsecs(wallclock)); }
+  |                     ^^^^^^^^^ unknown mode
+  |
+  = help: usage: nsecs or nsecs(monotonic|boot|tai|sw_tai)
+"#,
+    );
+}
+
+#[test]
+fn pid_of_an_unknown_namespace() {
+    check(
+        r#"begin { print(pid(inti)); }"#,
+        r#"stdin:1:19: error: pid() takes one of: curr_ns, init
+  |
+1 | begin { print(pid(inti)); }
+  |                   ^^^^ unknown mode
+  |
+  = help: did you mean 'init'?
+"#,
+    );
+}
+
+#[test]
+fn memcmp_negative_count() {
+    check(
+        r#"begin { print(memcmp("a", "b", -1)); }"#,
+        r#"stdin:1:32: error: memcmp()'s count is negative
+  |
+1 | begin { print(memcmp("a", "b", -1)); }
+  |                                ^^ negative
+  |
+  = help: usage: memcmp(left, right, count)
+"#,
+    );
+}
+
+#[test]
+fn syscall_name_without_a_number() {
+    check(
+        r#"begin { print(syscall_name()); }"#,
+        r#"stdin:1:15: error: syscall_name() takes 1 argument, 0 given
+  |
+1 | begin { print(syscall_name()); }
+  |               ^^^^^^^^^^^^^^ wrong number of arguments
+  |
+  = help: usage: syscall_name(number)
+"#,
+    );
+}
+
+#[test]
+fn strstr_of_a_number() {
+    check(
+        r#"begin { print(strstr("a", 1)); }"#,
+        r#"stdin:1:27: error: strstr() takes a string here, found int64
+  |
+1 | begin { print(strstr("a", 1)); }
+  |                           ^ not a string
+  |
+  = help: usage: strstr(haystack, needle)
+"#,
+    );
+}
+
+#[test]
+fn signal_thread_needs_unsafe() {
+    check(
+        r#"tracepoint:syscalls:sys_enter_read { signal_thread("SIGKILL"); }"#,
+        r#"stdin:1:38: error: signal_thread() is unsafe: it acts outside the trace
+  |
+1 | tracepoint:syscalls:sys_enter_read { signal_thread("SIGKILL"); }
+  |                                      ^^^^^^^^^^^^^^^^^^^^^^^^ needs --unsafe
+  |
+  = help: run with --unsafe to allow it
+"#,
+    );
+}
+
+/// A loop that ends, but after more iterations than the verifier follows:
+/// the error points at the loop and offers the bounded `for` instead.
+#[test]
+fn verifier_cannot_follow_a_long_while_loop() {
+    check_verifier(
+        "begin { $i = 0; while ($i < 1000000) { $i++; } }",
+        "stdin:1:17: error: the kernel's verifier rejected probe begin
+  |
+1 | begin { $i = 0; while ($i < 1000000) { $i++; } }
+  |                 ^^^^^^^^^^^^^^^^^^^^ the verifier cannot follow this loop to its end
+  |
+  = help: give it a condition that becomes false sooner, or loop with for ($i : 0..N), which the kernel bounds
+",
+        "BPF program is too large",
+    );
+}
+
+/// An endless `while` inside a `for` body (a callback) is found there.
+#[test]
+fn verifier_rejects_an_endless_loop_in_a_for_body() {
+    check_verifier(
+        "begin { @m[1] = 1; for ($kv : @m) { $i = 1; while ($i) { $i = 1; } } }",
+        "stdin:1:45: error: the kernel's verifier rejected probe begin
+  |
+1 | begin { @m[1] = 1; for ($kv : @m) { $i = 1; while ($i) { $i = 1; } } }
+  |                                             ^^^^^^^^^^ this loop never ends
+  |
+  = help: give it a condition that becomes false sooner, or loop with for ($i : 0..N), which the kernel bounds
+",
+        "infinite loop detected",
     );
 }

@@ -418,6 +418,16 @@ impl Lowerer<'_, '_> {
         for scope in self.scopes.iter().rev() {
             if let Some((ty, place)) = scope.get(name) {
                 let (ty, place) = (ty.clone(), *place);
+                if ty == Ty::None
+                    && self.g.discovering
+                    && let Some(decl) = self.untyped_lets.get(&place)
+                    && let Some(learnt) = self.g.let_types.get(decl).cloned()
+                {
+                    // Read before this run's first assignment: the type an
+                    // earlier run learnt stands in.
+                    let p = self.alloc_mem(learnt.size(), true);
+                    return Ok(self.read_place(p, &learnt));
+                }
                 if ty == Ty::None {
                     return Err(Diagnostic::error(
                         expr.span,

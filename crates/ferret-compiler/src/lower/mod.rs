@@ -457,6 +457,7 @@ pub fn compile(
                     insns,
                     relocs,
                     subprograms,
+                    loops,
                 } = match l.finish() {
                     Ok(r) => r,
                     Err(d) => {
@@ -492,6 +493,8 @@ pub fn compile(
                         .iter()
                         .map(|&(i, m)| (i, g.obj_maps[m].name.clone()))
                         .collect(),
+                    subprograms: subprograms.clone(),
+                    loops,
                 });
                 defs.push(ProgramDef {
                     section,
@@ -794,6 +797,8 @@ struct Linked {
     insns: Vec<Insn>,
     relocs: Vec<(usize, usize)>,
     subprograms: Vec<usize>,
+    /// Instructions of each loop, for the verifier's errors.
+    loops: Vec<(std::ops::Range<usize>, Span)>,
 }
 
 /// `first` followed by `then`, relocations shifted.
@@ -804,6 +809,11 @@ fn join(first: Assembled, then: Assembled) -> Assembled {
     let moved = |r: Vec<(usize, usize)>| r.into_iter().map(move |(i, t)| (i + shift, t));
     out.map_relocs.extend(moved(then.map_relocs));
     out.func_relocs.extend(moved(then.func_relocs));
+    out.tracked.extend(
+        then.tracked
+            .into_iter()
+            .map(|(r, span)| (r.start + shift..r.end + shift, span)),
+    );
     out
 }
 
@@ -820,10 +830,16 @@ fn link(functions: Vec<Assembled>) -> Option<Linked> {
         insns: Vec::with_capacity(at),
         relocs: Vec::new(),
         subprograms: starts[1..].to_vec(),
+        loops: Vec::new(),
     };
     for (f, start) in functions.into_iter().zip(&starts) {
         let base = out.insns.len();
         out.insns.extend(f.insns);
+        out.loops.extend(
+            f.tracked
+                .into_iter()
+                .map(|(r, span)| (base + r.start..base + r.end, span)),
+        );
         out.relocs
             .extend(f.map_relocs.into_iter().map(|(i, m)| (base + i, m)));
         for (i, cb) in f.func_relocs {

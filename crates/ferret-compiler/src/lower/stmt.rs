@@ -139,6 +139,11 @@ impl Lowerer<'_, '_> {
                 self.loops.pop();
                 self.e.jump(top);
                 self.e.bind(done);
+                let header = ferret_syntax::Span {
+                    start: stmt.span.start,
+                    end: cond.span.end,
+                };
+                self.e.track(top, done, header);
             }
             StmtKind::Break | StmtKind::Continue => {
                 let Some(&(top, done)) = self.loops.last() else {

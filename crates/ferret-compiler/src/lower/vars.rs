@@ -42,6 +42,10 @@ impl Lowerer<'_, '_> {
         let (ty, untyped) = match (declared, &v) {
             (Some(t), _) => (t, false),
             (None, Some(v)) => (v.ty.clone(), false),
+            // While discovering, each run learns the type afresh from the
+            // run's assignments, the first in source order first; the
+            // last run's types are settled.
+            (None, None) if self.g.discovering => (Ty::None, true),
             (None, None) => (
                 self.g
                     .let_types
@@ -136,9 +140,15 @@ impl Lowerer<'_, '_> {
             },
             other => other.clone(),
         };
-        // A type that does not unify is a placeholder of an earlier run, or
-        // a real mismatch the last run reports.
-        let learnt = ty.unify(&incoming).unwrap_or(incoming);
+        // A value that does not fit the type learnt so far is a mismatch,
+        // which the final run reports at this assignment.
+        let learnt = match &ty {
+            Ty::None => incoming,
+            known => match known.unify(&incoming) {
+                Some(u) => u,
+                None => return Ok(()),
+            },
+        };
         let decl = self.untyped_lets[&place];
         self.g.let_types.insert(decl, learnt.clone());
         // Until the types settle the variable lives where it was assigned.
