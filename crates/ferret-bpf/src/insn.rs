@@ -338,6 +338,7 @@ pub mod helper {
     pub const KTIME_GET_BOOT_NS: i32 = 125;
     pub const FOR_EACH_MAP_ELEM: i32 = 164;
     pub const LOOP: i32 = 181;
+    pub const GET_STACK: i32 = 67;
     pub const GET_NS_CURRENT_PID_TGID: i32 = 120;
     pub const GET_FUNC_IP: i32 = 173;
     pub const GET_FUNC_ARG: i32 = 183;

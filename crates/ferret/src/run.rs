@@ -183,9 +183,10 @@ fn verifier_diagnostic(p: &ProgramInfo, log: &str) -> ferret_syntax::Diagnostic 
         .map(str::trim_end)
         .filter(|l| !l.is_empty() && !STATS.iter().any(|s| l.starts_with(s)))
         .collect();
-    let endless = log.contains("infinite loop detected");
-    let complex =
-        log.contains("too large") || log.contains("too complex") || log.contains("states");
+    // The statistics lines are left out: they always speak of states.
+    let said = lines.join("\n");
+    let endless = said.contains("infinite loop detected");
+    let complex = said.contains("too large") || said.contains("too complex");
     // The while loop the verifier was in when it gave up, if any.
     let stopped_at = log
         .split("infinite loop detected at insn ")

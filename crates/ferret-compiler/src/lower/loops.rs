@@ -326,6 +326,28 @@ impl Lowerer<'_, '_> {
         Ok(())
     }
 
+    /// `len(kstack)`: the frames of the probe's kernel stack, at most the
+    /// stack's limit. Programs cannot read the stack map, so the stack is
+    /// taken again with `bpf_get_stack`, whose result is its size.
+    fn stack_depth(&mut self, v: TVal, limit: u8) -> TVal {
+        self.release(v);
+        let size = 8 * u32::from(limit);
+        let buf = self.alloc_mem(size, false);
+        self.e
+            .push(Insn::load(Size::DW, Reg::R1, Reg::FP, CTX_SLOT));
+        self.addr_of(buf, Reg::R2);
+        self.e.push(Insn::mov64_imm(Reg::R3, size as i32));
+        self.e.push(Insn::mov64_imm(Reg::R4, 0));
+        self.e.push(Insn::call(helper::GET_STACK));
+        // Bytes written, or a negative error: no frames.
+        let done = self.e.new_label();
+        self.e.jump_if_imm(JmpOp::Jsge, Reg::R0, 0, done);
+        self.e.push(Insn::mov64_imm(Reg::R0, 0));
+        self.e.bind(done);
+        self.e.push(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 3));
+        self.temp_from(Reg::R0, Ty::I64)
+    }
+
     /// `len(@map)`: the number of elements, counted by
     /// `bpf_for_each_map_elem` with a callback that does nothing.
     pub fn map_len(&mut self, args: &[Expr], expr: &Expr) -> Res<TVal> {
@@ -339,13 +361,16 @@ impl Lowerer<'_, '_> {
             .with_help(format!("usage: {usage}")));
         }
         let ExprKind::Map { name, keys } = &args[0].kind else {
-            let v = self.dry_eval(&args[0])?;
+            let v = self.eval(&args[0])?;
+            if let Ty::KStack { limit } = v.ty {
+                return Ok(self.stack_depth(v, limit));
+            }
             return Err(Diagnostic::error(
                 args[0].span,
-                format!("len() takes a map, found {}", v.ty.describe()),
+                format!("len() takes a map or a stack, found {}", v.ty.describe()),
             )
             .with_label("not a map")
-            .with_help(format!("usage: {usage}")));
+            .with_help(format!("usage: {usage} or len(kstack)")));
         };
         if !keys.is_empty() {
             return Err(
