@@ -67,6 +67,9 @@ const CORPUS: &[&str] = &[
     "begin { $a = 1; $b = $a ? ($a ? 2 : 3) : 4; $c = ~$b & 0xff | 0x100 ^ -1; @r = $c; }",
     "begin /$1 > 0/ { printf(\"%d %d\\n\", $1, $#); }",
     "t:syscalls:sys_enter_openat /args.dfd == -100 && str(args.filename) == \"/etc/passwd\"/ { @ = count(); }",
+    "begin { @m[1, \"a\"] = 2; for ($kv : @m) { if ($kv.0.0 == 1) { continue; } printf(\"%s %d\\n\", $kv.0.1, $kv.1); } for ($i : 0..5) { if ($i == 3) { break; } @c[$i] = count(); } printf(\"%d\\n\", len(@c)); }",
+    "t:syscalls:sys_enter_openat { @c[comm] = count(); for ($kv : @c) { for ($j : 0..$kv.1) { if ($j > 2) { return; } } } $r = (a = 1, b = comm); print($r.b); let $x; $x = strstr(str(args.filename), \"a\"); }",
+    "begin { let $s; if (pid > 1) { $s = str_concat(\"a\", \"b\"); } else { $s = \"c\"; } print(($s, memcmp($s, \"ab\", 2), signal_name(2), nsecs(boot), len(kstack))); }",
 ];
 
 /// Code fragments spliced in so mutations reach more of the compiler than
@@ -165,6 +168,14 @@ const FRAGMENTS: &[&str] = &[
     ".5",
     "if (1) { }",
     "else { }",
+    "for ($kv : @m) { }",
+    "for ($i : 0..3) { }",
+    "break;",
+    "continue;",
+    "(a = 1, b = \"s\")",
+    ".a",
+    "let $z;",
+    "len(@m)",
     "while (0) { }",
     "unroll(0) { }",
     "unroll(101) { }",
@@ -335,7 +346,12 @@ fn check_program(src: &str, prog: &CompiledProgram) {
         .chain([prog.events_map.as_str(), prog.lost_map.as_str()])
         .chain(prog.stack_map.as_deref())
         .chain(prog.full_map.as_deref())
-        .chain(["ferret_scratch", "ferret_scratch_irq"])
+        .chain([
+            "ferret_scratch",
+            "ferret_scratch_irq",
+            "ferret_signal_names",
+            "ferret_syscall_names",
+        ])
         .collect();
     for p in &prog.programs {
         let insns: &[Insn] = &p.insns;
@@ -347,6 +363,51 @@ fn check_program(src: &str, prog: &CompiledProgram) {
             "{src:?}: {} does not end with exit",
             p.name
         );
+        // Functions: the probe's, then its callbacks; each ends with exit,
+        // jumps stay inside their function, callback loads name a start.
+        let def = prog
+            .object
+            .programs
+            .iter()
+            .find(|d| d.name == p.name)
+            .expect("the object has the program");
+        assert_eq!(def.subprograms, p.subprograms, "{src:?}: {}", p.name);
+        let mut starts = vec![0];
+        starts.extend(&p.subprograms);
+        starts.push(n);
+        assert!(
+            starts.windows(2).all(|w| w[0] < w[1]),
+            "{src:?}: {starts:?}"
+        );
+        let function_of = |i: usize| starts.iter().rposition(|&s| s <= i).unwrap_or(0);
+        for w in starts.windows(2) {
+            assert_eq!(
+                insns[w[1] - 1].code,
+                BPF_JMP | BPF_EXIT,
+                "{src:?}: {}: the function at {} does not end with exit",
+                p.name,
+                w[0]
+            );
+        }
+        for (i, insn) in insns.iter().enumerate() {
+            if insn.is_ld_imm64() && insn.src == ferret_bpf::insn::BPF_PSEUDO_FUNC {
+                let target = i as i64 + 1 + i64::from(insn.imm);
+                assert!(
+                    p.subprograms.iter().any(|&s| s as i64 == target),
+                    "{src:?}: {}: callback load at {i} to {target}",
+                    p.name
+                );
+            }
+            if insn.is_jump() {
+                let target = (i as i64 + 1 + i64::from(insn.off)).max(0) as usize;
+                assert_eq!(
+                    function_of(i),
+                    function_of(target),
+                    "{src:?}: {}: jump at {i} leaves its function",
+                    p.name
+                );
+            }
+        }
         // Second halves of ld_imm64 are not instruction boundaries.
         let mut boundary = vec![true; n];
         let mut i = 0;

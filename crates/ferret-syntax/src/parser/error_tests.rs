@@ -486,3 +486,16 @@ fn second_attach_point_without_body() {
         ],
     );
 }
+
+#[test]
+fn record_field_without_a_name() {
+    check(
+        "begin { $r = (a = 1, 2); }",
+        &[
+            "stdin:1:22: error: expected a field name like 'a' in 'a = value' but found integer '2'",
+            "  |",
+            "1 | begin { $r = (a = 1, 2); }",
+            "  |                      ^ expected a field name",
+        ],
+    );
+}

@@ -541,6 +541,18 @@ fn tuples_and_parens() {
 }
 
 #[test]
+fn records() {
+    assert_eq!(expr("(a = 1, b = \"x\")"), "(record a=1 b=\"x\")");
+    assert_eq!(
+        expr("(a = (1, 2), b = (c = $x))"),
+        "(record a=(tuple 1 2) b=(record c=$x))"
+    );
+    assert_eq!(expr("(a = 1).a"), "(. (record a=1) a)");
+    // A comparison in parentheses stays a comparison.
+    assert_eq!(expr("(a == 1)"), "(== a 1)");
+}
+
+#[test]
 fn casts() {
     assert_eq!(expr("(uint32)x"), "(cast uint32 x)");
     assert_eq!(expr("(int8)x"), "(cast int8 x)");
