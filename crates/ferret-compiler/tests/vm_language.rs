@@ -212,3 +212,91 @@ fn cgroup_path_carries_the_id_and_the_filter() {
     );
     assert_eq!(u64_at(&m.events[0], 8), 77);
 }
+
+// Loops: the harness runs `bpf_loop` and `bpf_for_each_map_elem`
+// callbacks in an interpreter of their own, with the program's memory.
+
+#[test]
+fn range_loops_sum_break_and_continue() {
+    assert_eq!(
+        line("begin { $s = 0; for ($i : 1..5) { $s += $i; } printf(\"%d\", $s); }"),
+        "10"
+    );
+    assert_eq!(
+        line(
+            "begin { $s = 0; for ($i : (-3)..10) { if ($i == 0) { continue; } if ($i == 3) { break; } $s = $s * 10 + $i; } printf(\"%d\", $s); }"
+        ),
+        // -3, -2, -1, 1, 2 folded as s*10+i
+        ((((-3i64 * 10 - 2) * 10 - 1) * 10 + 1) * 10 + 2).to_string()
+    );
+    // No iterations when the range is empty or reversed.
+    assert!(
+        printed("begin { for ($i : 5..5) { printf(\"x\"); } for ($i : 5..1) { printf(\"y\"); } }")
+            .is_empty()
+    );
+}
+
+#[test]
+fn return_and_exit_leave_the_probe_from_nested_loops() {
+    let got = printed(
+        "begin { for ($i : 1..4) { for ($j : 1..$i) { printf(\"%d\", $i * 10 + $j); if ($j == 2) { return; } } } printf(\"%d\", 0); }",
+    );
+    assert_eq!(got, [["21"], ["31"], ["32"]]);
+    let (_, m) = run_all(
+        "begin { for ($i : 0..5) { if ($i == 1) { exit(); } printf(\"%d\", $i); } printf(\"%d\", 9); }",
+    );
+    let kinds: Vec<u32> = m.events.iter().map(|e| u64_at(e, 0) as u32).collect();
+    assert_eq!(kinds, [EventKind::Printf as u32, EventKind::Exit as u32]);
+}
+
+#[test]
+fn map_loops_see_keys_values_and_per_cpu_totals() {
+    let src = r#"begin {
+        @m[1, "a"] = 10; @m[2, "b"] = 20;
+        @c[7] = count();
+        $sum = 0;
+        for ($kv : @m) { $sum += $kv.0.0 * $kv.1; }
+        for ($kv : @c) { printf("%d %d", $kv.0, $kv.1); }
+        printf("%d %d %d", $sum, len(@m), len(@c));
+    }"#;
+    let prog = vm::build_with(src, 2, &Options::default());
+    let mut m = Machine::new(&prog, 2);
+    // Once on each CPU: the loop reads the count across both.
+    for cpu in 0..2 {
+        m.cpu = cpu;
+        run(&mut m, &prog, 0, &mut record()).unwrap();
+    }
+    let got = events_text(&prog, &m);
+    assert_eq!(
+        got,
+        [
+            vec!["7", "1"],
+            vec!["50", "2", "1"],
+            vec!["7", "2"],
+            vec!["50", "2", "1"]
+        ]
+    );
+}
+
+#[test]
+fn long_string_searches_walk_the_haystack_in_a_loop() {
+    let prog = build(
+        r#"begin { $s = str($1); printf("%d %d", strstr($s, "needle"), strcontains($s, "nope")); }"#,
+    );
+    assert!(
+        prog.programs[0].subprograms.len() == 2,
+        "two searches, two callbacks"
+    );
+    let opts = Options {
+        positional: vec![format!("{}needle", "x".repeat(300))],
+        ..Options::default()
+    };
+    let prog = vm::build_with(
+        r#"begin { $s = str($1); printf("%d %d", strstr($s, "needle"), strcontains($s, "nope")); }"#,
+        1,
+        &opts,
+    );
+    let mut m = Machine::new(&prog, 1);
+    run(&mut m, &prog, 0, &mut record()).unwrap();
+    assert_eq!(events_text(&prog, &m)[0].join(" "), "300 0");
+}

@@ -95,6 +95,10 @@ const RECORD_FP: i32 = 0x7ff0_0001;
 const NEG64: u8 = 0x87;
 /// Fake map handles are this plus the map's index.
 const HANDLE_BASE: u64 = 0x4d41_5000;
+/// Loads of a callback's address become this plus the callback's first
+/// instruction (after the harness's prologue), which the loop helpers
+/// call.
+const FUNC_BASE: u64 = 0x4655_4e00_0000;
 
 const EFAULT: u64 = -14i64 as u64;
 /// Reads below this address fail as in the kernel, without a fault.
@@ -167,6 +171,9 @@ pub struct Machine {
     pub kernel_mem: Vec<u8>,
     /// Helper ids called during the last run, in order.
     pub calls: Vec<u32>,
+    /// The running program as the interpreter has it, for the loop
+    /// helpers to call its callbacks.
+    code: Vec<Insn>,
     arena: Vec<u64>,
     arena_used: usize,
     stack: Range<u64>,
@@ -209,6 +216,7 @@ impl Machine {
             ktime: 123_456_789_000,
             kernel_mem: vec![0; 4096],
             calls: Vec::new(),
+            code: Vec::new(),
             arena: vec![0; ARENA_WORDS],
             arena_used: 0,
             stack: 0..0,
@@ -669,11 +677,24 @@ const STUBS: &[(u32, Stub)] = &[
     (helper::RINGBUF_OUTPUT as u32, h_ringbuf_output),
     (MAP_LOOKUP_PERCPU_ELEM, h_lookup_percpu),
     (helper::GET_CURRENT_TASK as u32, h_current_task),
+    (helper::LOOP as u32, h_loop),
+    (helper::FOR_EACH_MAP_ELEM as u32, h_for_each),
 ];
 
 /// `prog`'s program number `index` as bytes for the interpreter: map loads
 /// become fake handles, and a prologue reports the frame pointer.
 pub fn bytecode(machine: &Machine, prog: &CompiledProgram, index: usize) -> Vec<u8> {
+    encode(&interpreted(machine, prog, index))
+}
+
+fn encode(insns: &[Insn]) -> Vec<u8> {
+    insns.iter().flat_map(|i| i.encode()).collect()
+}
+
+/// The instructions the interpreter runs for program `index`: a prologue
+/// reporting the frame pointer, then the program with map loads turned
+/// into fake handles and callback loads into [`FUNC_BASE`] addresses.
+fn interpreted(machine: &Machine, prog: &CompiledProgram, index: usize) -> Vec<Insn> {
     let p = &prog.programs[index];
     let mut insns = p.insns.clone();
     for (at, name) in &p.map_loads {
@@ -687,6 +708,21 @@ pub fn bytecode(machine: &Machine, prog: &CompiledProgram, index: usize) -> Vec<
         insns[*at].imm = handle as i32;
         insns[*at + 1].imm = 0;
     }
+    let prologue = [
+        Insn::mov64_reg(Reg::R6, Reg::R1),
+        Insn::mov64_reg(Reg::R1, Reg::FP),
+        Insn::call(RECORD_FP),
+        Insn::mov64_reg(Reg::R1, Reg::R6),
+    ];
+    for at in 0..insns.len() {
+        let insn = insns[at];
+        if insn.is_ld_imm64() && insn.src == ferret_bpf::insn::BPF_PSEUDO_FUNC {
+            let target = (at as i64 + 1 + i64::from(insn.imm)) as u64 + prologue.len() as u64;
+            let [lo, hi] = Insn::ld_imm64(Reg(insn.dst), FUNC_BASE + target);
+            insns[at] = lo;
+            insns[at + 1] = hi;
+        }
+    }
     for insn in &mut insns {
         // rbpf negates with `-(x as i64)`, which panics on i64::MIN in debug
         // builds; multiplying by -1 is the same two's complement result.
@@ -694,17 +730,110 @@ pub fn bytecode(machine: &Machine, prog: &CompiledProgram, index: usize) -> Vec<
             *insn = Insn::alu64_imm(AluOp::Mul, Reg(insn.dst), -1);
         }
     }
-    let prologue = [
-        Insn::mov64_reg(Reg::R6, Reg::R1),
-        Insn::mov64_reg(Reg::R1, Reg::FP),
-        Insn::call(RECORD_FP),
-        Insn::mov64_reg(Reg::R1, Reg::R6),
-    ];
-    prologue
-        .iter()
-        .chain(&insns)
-        .flat_map(|i| i.encode())
-        .collect()
+    prologue.iter().chain(&insns).copied().collect()
+}
+
+/// Calls the running program's callback at instruction `target` with
+/// `args` in r1-r5, in an interpreter of its own (rbpf helpers cannot call
+/// back into the program that called them), and returns its r0. Its
+/// pointers into the program's stack, record and maps stay valid: the
+/// outer run is waiting in the helper.
+fn call_back(target: u64, args: [u64; 5]) -> Result<u64, String> {
+    let (code, memory) = CURRENT.with(|c| {
+        let guard = c.borrow();
+        let m = guard.as_ref().expect("a machine is running");
+        (
+            m.code.clone(),
+            [
+                m.stack.clone(),
+                m.ctx.clone(),
+                m.arena_range(),
+                m.kernel_range(),
+            ],
+        )
+    });
+    let mut insns = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        insns.extend(Insn::ld_imm64(Reg(i as u8 + 1), *a));
+    }
+    let at = insns.len();
+    let start = at + 2 + target as usize;
+    let mut call = Insn::call((start - at - 1) as i32);
+    call.src = ferret_bpf::insn::BPF_PSEUDO_CALL;
+    insns.extend([call, Insn::exit()]);
+    insns.extend(code);
+    let bytes = encode(&insns);
+    let mut vm = rbpf::EbpfVmRaw::new(Some(&bytes)).map_err(|e| format!("rbpf rejected: {e}"))?;
+    for &(id, f) in STUBS {
+        vm.register_helper(id, f).map_err(|e| e.to_string())?;
+    }
+    for range in memory {
+        vm.register_allowed_memory(range);
+    }
+    vm.execute_program(&mut [])
+        .map_err(|e| format!("callback failed: {e}"))
+}
+
+/// `bpf_loop(n, callback, ctx, flags)`: the callback with (index, ctx)
+/// until it returns 1; the number of calls.
+fn h_loop(n: u64, func: u64, ctx: u64, _flags: u64, _e: u64) -> u64 {
+    with_machine(|m| {
+        m.calls.push(helper::LOOP as u32);
+        0
+    });
+    let mut calls = 0;
+    for i in 0..n.min(1 << 23) {
+        calls += 1;
+        match call_back(func.wrapping_sub(FUNC_BASE), [i, ctx, 0, 0, 0]) {
+            Ok(0) => {}
+            Ok(_) => break,
+            Err(e) => return with_machine(|m| m.fault(e)),
+        }
+    }
+    calls
+}
+
+/// `bpf_for_each_map_elem(map, callback, ctx, flags)`: the callback with
+/// (map, key, value, ctx) for each element (this CPU's value) until it
+/// returns 1; the number of calls.
+fn h_for_each(map: u64, func: u64, ctx: u64, _flags: u64, _e: u64) -> u64 {
+    with_machine(|m| {
+        m.calls.push(helper::FOR_EACH_MAP_ELEM as u32);
+        0
+    });
+    let Some(elements) = CURRENT.with(|c| {
+        let mut guard = c.borrow_mut();
+        let m = guard.as_mut().expect("a machine is running");
+        let i = m.map_of(map, "for_each_map_elem")?;
+        let entries: Vec<(Vec<u8>, usize)> = (0..m.maps[i].entries.len())
+            .map(|e| (m.maps[i].entries[e].0.clone(), m.slot(i, e, m.cpu)))
+            .collect();
+        Some(
+            entries
+                .into_iter()
+                .map(|(key, value)| {
+                    let k = m.alloc(key.len());
+                    let addr = m.addr(k);
+                    // SAFETY: `k` was just allocated in the arena with room
+                    // for the key.
+                    unsafe { std::ptr::copy(key.as_ptr(), addr as *mut u8, key.len()) };
+                    (addr, m.addr(value))
+                })
+                .collect::<Vec<_>>(),
+        )
+    }) else {
+        return EINVAL;
+    };
+    let mut calls = 0;
+    for (key, value) in elements {
+        calls += 1;
+        match call_back(func.wrapping_sub(FUNC_BASE), [map, key, value, ctx, 0]) {
+            Ok(0) => {}
+            Ok(_) => break,
+            Err(e) => return with_machine(|m| m.fault(e)),
+        }
+    }
+    calls
 }
 
 /// Runs program `index` of `prog` once with `ctx` as its context (the
@@ -716,7 +845,9 @@ pub fn run(
     index: usize,
     ctx: &mut [u8],
 ) -> Result<u64, String> {
-    let code = bytecode(machine, prog, index);
+    let insns = interpreted(machine, prog, index);
+    let code = encode(&insns);
+    machine.code = insns;
     let mut vm = rbpf::EbpfVmRaw::new(Some(&code)).map_err(|e| format!("rbpf rejected: {e}"))?;
     for &(id, f) in STUBS {
         vm.register_helper(id, f).map_err(|e| e.to_string())?;
@@ -758,6 +889,7 @@ impl Machine {
             ktime: 0,
             kernel_mem: Vec::new(),
             calls: Vec::new(),
+            code: Vec::new(),
             arena: Vec::new(),
             arena_used: 0,
             stack: 0..0,
