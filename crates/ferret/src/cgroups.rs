@@ -46,9 +46,11 @@ impl CgroupPaths {
     }
 }
 
-/// (name, root) of the cgroup v2 and the cgroup v1 hierarchies in
-/// `/proc/mounts`'s text.
-fn hierarchies(mounts: &str) -> (Vec<(String, PathBuf)>, Vec<(String, PathBuf)>) {
+/// A mounted cgroup hierarchy: its name and its root directory.
+type Hierarchy = (String, PathBuf);
+
+/// The cgroup v2 and the cgroup v1 hierarchies in `/proc/mounts`'s text.
+fn hierarchies(mounts: &str) -> (Vec<Hierarchy>, Vec<Hierarchy>) {
     let mut v2 = Vec::new();
     let mut v1 = Vec::new();
     for line in mounts.lines() {

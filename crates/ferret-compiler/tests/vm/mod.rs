@@ -681,12 +681,6 @@ const STUBS: &[(u32, Stub)] = &[
     (helper::FOR_EACH_MAP_ELEM as u32, h_for_each),
 ];
 
-/// `prog`'s program number `index` as bytes for the interpreter: map loads
-/// become fake handles, and a prologue reports the frame pointer.
-pub fn bytecode(machine: &Machine, prog: &CompiledProgram, index: usize) -> Vec<u8> {
-    encode(&interpreted(machine, prog, index))
-}
-
 fn encode(insns: &[Insn]) -> Vec<u8> {
     insns.iter().flat_map(|i| i.encode()).collect()
 }
