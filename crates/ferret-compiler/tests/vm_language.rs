@@ -280,21 +280,15 @@ fn map_loops_see_keys_values_and_per_cpu_totals() {
 
 #[test]
 fn long_string_searches_walk_the_haystack_in_a_loop() {
-    let prog = build(
-        r#"begin { $s = str($1); printf("%d %d", strstr($s, "needle"), strcontains($s, "nope")); }"#,
+    let src = format!(
+        r#"begin {{ $s = "{}needle"; printf("%d %d", strstr($s, "needle"), strcontains($s, "nope")); }}"#,
+        "x".repeat(300)
     );
-    assert!(
-        prog.programs[0].subprograms.len() == 2,
+    let prog = build(&src);
+    assert_eq!(
+        prog.programs[0].subprograms.len(),
+        2,
         "two searches, two callbacks"
-    );
-    let opts = Options {
-        positional: vec![format!("{}needle", "x".repeat(300))],
-        ..Options::default()
-    };
-    let prog = vm::build_with(
-        r#"begin { $s = str($1); printf("%d %d", strstr($s, "needle"), strcontains($s, "nope")); }"#,
-        1,
-        &opts,
     );
     let mut m = Machine::new(&prog, 1);
     run(&mut m, &prog, 0, &mut record()).unwrap();

@@ -1835,10 +1835,10 @@ fn record_with_a_field_twice() {
 }
 
 #[test]
-fn let_shadows_a_variable() {
+fn let_declares_a_variable_twice() {
     check(
         r#"begin { $x = 1; let $x; }"#,
-        r#"stdin:1:21: error: $x is already declared: variables cannot be shadowed
+        r#"stdin:1:21: error: $x is already declared here
   |
 1 | begin { $x = 1; let $x; }
   |                     ^^ declared before

@@ -24,15 +24,16 @@ impl Lowerer<'_, '_> {
         value: Option<&Expr>,
         stmt: &Stmt,
     ) -> Res<()> {
-        if self.scopes.iter().any(|s| s.contains_key(name)) {
-            return Err(Diagnostic::error(
-                name_span,
-                format!("${name} is already declared: variables cannot be shadowed"),
-            )
-            .with_label("declared before")
-            .with_help(format!(
-                "assign it without 'let' (${name} = ...), or choose another name"
-            )));
+        // A block may declare its own variable of an outer name; the same
+        // block may not declare one twice.
+        if self.scopes.last().is_some_and(|s| s.contains_key(name)) {
+            return Err(
+                Diagnostic::error(name_span, format!("${name} is already declared here"))
+                    .with_label("declared before")
+                    .with_help(format!(
+                        "assign it without 'let' (${name} = ...), or choose another name"
+                    )),
+            );
         }
         let declared = ty.map(|t| self.declared_type(t)).transpose()?;
         let v = match value {

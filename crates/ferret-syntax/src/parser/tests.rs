@@ -150,7 +150,7 @@ pub(super) fn stmt_sexp(s: &Stmt) -> String {
                 .collect::<Vec<_>>()
                 .join("; ")
         ),
-        StmtKind::ForMap { var, map, body } => format!(
+        StmtKind::ForMap { var, map, body, .. } => format!(
             "(for ${var} {} {{{}}})",
             sexp(map),
             body.stmts
