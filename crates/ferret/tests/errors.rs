@@ -1796,12 +1796,12 @@ fn len_of_a_scalar_map() {
 fn len_of_a_number() {
     check(
         r#"begin { print(len(5)); }"#,
-        r#"stdin:1:19: error: len() takes a map, found int64
+        r#"stdin:1:19: error: len() takes a map or a stack, found int64
   |
 1 | begin { print(len(5)); }
   |                   ^ not a map
   |
-  = help: usage: len(@map)
+  = help: usage: len(@map) or len(kstack)
 "#,
     );
 }
