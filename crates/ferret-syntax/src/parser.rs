@@ -779,14 +779,21 @@ impl<'a> Parser<'a> {
 
     fn for_stmt(&mut self) -> PResult<Stmt> {
         let start = self.bump().span;
-        self.expect(&T::LParen, "'('")?;
+        // The parentheses are optional, as in bpftrace: `for $i : 0..10 { }`.
+        let paren = self.eat(&T::LParen);
         let var_span = self.peek().span;
-        let var = self.var_name("after 'for ('")?;
+        let var = self.var_name(if paren {
+            "after 'for ('"
+        } else {
+            "after 'for'"
+        })?;
         self.expect(&T::Colon, "':'")?;
         let first = self.expr()?;
         let kind = if self.eat(&T::DotDot) {
             let end = self.expr()?;
-            self.expect(&T::RParen, "')'")?;
+            if paren {
+                self.expect(&T::RParen, "')'")?;
+            }
             let body = self.block()?;
             StmtKind::ForRange {
                 var,
@@ -796,7 +803,9 @@ impl<'a> Parser<'a> {
                 body,
             }
         } else {
-            self.expect(&T::RParen, "')'")?;
+            if paren {
+                self.expect(&T::RParen, "')'")?;
+            }
             if !matches!(first.kind, ExprKind::Map { .. }) {
                 self.report(
                     Diagnostic::error(first.span, "expected a map or a range to iterate over")

@@ -541,6 +541,18 @@ fn tuples_and_parens() {
 }
 
 #[test]
+fn for_loops_without_parentheses() {
+    let StmtKind::ForRange { var, end, .. } = stmt("for $i : 0..$n { }") else {
+        panic!()
+    };
+    assert_eq!((var.as_str(), sexp(&end)), ("i", "$n".into()));
+    let StmtKind::ForMap { map, .. } = stmt("for $kv : @m { print($kv); }") else {
+        panic!()
+    };
+    assert_eq!(sexp(&map), "@m");
+}
+
+#[test]
 fn records() {
     assert_eq!(expr("(a = 1, b = \"x\")"), "(record a=1 b=\"x\")");
     assert_eq!(
