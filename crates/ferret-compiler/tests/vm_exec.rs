@@ -1241,3 +1241,17 @@ fn getopt_and_positional_parameters_are_constants() {
     run(&mut m, &prog, 0, &mut record()).unwrap();
     assert_eq!(i64_at(&m.events[0], 8), 43);
 }
+
+/// A `__data_loc` array reads, as in bpftrace, as the u64 address of its
+/// data in the record.
+#[test]
+fn data_loc_array_is_the_address_of_its_data() {
+    let src = format!("{} {{ printf(\"%d\", args.bytes); }}", vm::TP);
+    let prog = build(&src);
+    let mut m = Machine::new(&prog, 1);
+    let mut ctx = record();
+    put(&mut ctx, field::BYTES, &((4u32 << 16) | 120).to_le_bytes());
+    let base = ctx.as_ptr() as u64;
+    run(&mut m, &prog, 0, &mut ctx).unwrap();
+    assert_eq!(u64_at(&m.events[0], 8), base + 120);
+}

@@ -364,3 +364,20 @@ fn begin_runs_before_other_probes_attach() {
     assert_eq!(out.stderr, "Attached 2 probes\n");
     assert!(out.stdout.starts_with("seen 0\n"), "{out:#?}");
 }
+
+/// A `__data_loc` array field (the address of its data, as in bpftrace)
+/// passes the verifier as a map key and through buf(). dma:dma_map_sg
+/// does not fire here, so this checks loading and attaching.
+#[test]
+fn data_loc_array_field_passes_the_verifier() {
+    kernel!();
+    let out = common::run_prog(
+        &[],
+        r#"tracepoint:dma:dma_map_sg { @a[args.phys_addrs] = count();
+                                      printf("%r\n", buf(args.phys_addrs, 8)); }
+           interval:ms:20 { exit(); }"#,
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_eq!(out.stderr, "Attached 2 probes\n");
+}

@@ -354,7 +354,17 @@ impl Lowerer<'_, '_> {
                     },
                 ))
             }
-            FieldKind::Array { .. } | FieldKind::DataLocArray => Err(Diagnostic::error(
+            FieldKind::DataLocArray => {
+                // As in bpftrace: the address of the data in the record, a
+                // u64 for buf(), str() or casts to read through. The u32
+                // holds (length << 16 | offset in the record).
+                self.e
+                    .push(Insn::load(Size::W, Reg::R0, Reg::R1, f.offset as i16));
+                self.e.push(Insn::alu64_imm(AluOp::And, Reg::R0, 0xffff));
+                self.e.push(Insn::alu64_reg(AluOp::Add, Reg::R0, Reg::R1));
+                Ok(self.temp_from(Reg::R0, Ty::U64))
+            }
+            FieldKind::Array { .. } => Err(Diagnostic::error(
                 span,
                 format!(
                     "reading array field '{field}' ({}) is not supported yet",

@@ -36,6 +36,7 @@ format:
 \tfield:const char * filename;\toffset:40;\tsize:8;\tsigned:0;
 \tfield:char comm[16];\toffset:48;\tsize:16;\tsigned:0;
 \tfield:__data_loc char[] name;\toffset:64;\tsize:4;\tsigned:0;
+\tfield:__data_loc u8[] bytes;\toffset:68;\tsize:4;\tsigned:0;
 
 print fmt: \"\"
 ";
@@ -51,6 +52,7 @@ pub mod field {
     pub const FILENAME: usize = 40;
     pub const COMM: usize = 48;
     pub const NAME: usize = 64;
+    pub const BYTES: usize = 68;
     /// Where the `__data_loc` string's bytes go.
     pub const NAME_DATA: usize = 80;
     /// Size of a record.
