@@ -1255,3 +1255,21 @@ fn data_loc_array_is_the_address_of_its_data() {
     run(&mut m, &prog, 0, &mut ctx).unwrap();
     assert_eq!(u64_at(&m.events[0], 8), base + 120);
 }
+
+/// ntop of a 16-byte char array (a string, as BTF's `__u8 u6_addr8[16]`
+/// reads in bpftrace too) is an IPv6 address, as bpftrace's tcpdrop.bt
+/// relies on.
+#[test]
+fn ntop_of_a_16_byte_char_array_is_ipv6() {
+    let src = format!("{} {{ printf(\"%s\", ntop(args.comm)); }}", vm::TP);
+    let prog = build(&src);
+    let mut m = Machine::new(&prog, 1);
+    let mut ctx = record();
+    let addr: Vec<u8> = (1..=16).collect();
+    put(&mut ctx, field::COMM, &addr);
+    run(&mut m, &prog, 0, &mut ctx).unwrap();
+    let off = prog.printfs[0].args[0].0 as usize;
+    let ev = &m.events[0];
+    assert_eq!(u64_at(ev, off), 10, "AF_INET6");
+    assert_eq!(&ev[off + 8..off + 24], &addr[..]);
+}

@@ -680,6 +680,17 @@ impl Lowerer<'_, '_> {
                 self.copy_mem(place.at(8), *from, *len * 4);
                 if *len == 1 { AF_INET } else { AF_INET6 }
             }
+            // Byte arrays from BTF (`__u8 u6_addr8[16]`) are strings, as in
+            // bpftrace, whose ntop takes strings of 4 or 16 bytes; a string
+            // keeps only its capacity (the length past its NUL, rounded up
+            // to 8): 8 for 4 bytes, 24 for 16. A string literal is no address.
+            (Ty::Str { cap }, Val::Mem(from))
+                if (*cap == 8 || *cap == 24) && !matches!(addr_expr.kind, ExprKind::Str(_)) =>
+            {
+                let len = if *cap == 8 { 4 } else { 16 };
+                self.copy_mem(place.at(8), *from, len);
+                if len == 4 { AF_INET } else { AF_INET6 }
+            }
             _ => {
                 return Err(wrong_type(
                     addr_expr,
