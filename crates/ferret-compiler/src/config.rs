@@ -21,7 +21,7 @@ pub enum MissingProbes {
     Ignore,
 }
 
-/// How `kstack` is printed.
+/// How `kstack` and `ustack` are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StackMode {
     /// `        func+off`

@@ -16,6 +16,7 @@ pub mod program;
 pub mod syscalls;
 pub mod target;
 pub mod types;
+mod uprobes;
 
 pub use lower::{Options, compile};
 pub use program::{Attach, CompiledProgram, EventKind, MapInfo, MapKind, PrintfInfo, ProgramInfo};

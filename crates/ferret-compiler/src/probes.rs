@@ -96,6 +96,7 @@ pub struct ProbeResolver<'t> {
     /// malformed.
     pub missing: bool,
     raw_tracepoints: Option<Vec<String>>,
+    user: crate::uprobes::UserContext,
 }
 
 impl<'t> ProbeResolver<'t> {
@@ -105,7 +106,14 @@ impl<'t> ProbeResolver<'t> {
             tracepoints: None,
             missing: false,
             raw_tracepoints: None,
+            user: Default::default(),
         }
+    }
+
+    /// `-p`'s pid and `--unsafe`, which user-space probes depend on.
+    pub fn for_process(mut self, pid: Option<u32>, allow_unsafe: bool) -> Self {
+        self.user = crate::uprobes::UserContext { pid, allow_unsafe };
+        self
     }
 
     pub fn resolve(&mut self, ap: &AttachPoint) -> Result<Vec<ResolvedProbe>, Diagnostic> {
@@ -134,6 +142,14 @@ impl<'t> ProbeResolver<'t> {
             }]);
         }
         let (provider, rest) = text.split_once(':').unwrap_or((text, ""));
+        if matches!(provider, "uprobe" | "u" | "uretprobe" | "ur" | "usdt" | "U") {
+            return crate::uprobes::resolve(self.target, ap, provider, rest, self.user).map_err(
+                |e| {
+                    self.missing = e.missing;
+                    e.diag
+                },
+            );
+        }
         let provider_lc = provider.to_ascii_lowercase();
         match provider_lc.as_str() {
             "tracepoint" | "t" => self.tracepoint(ap, rest),

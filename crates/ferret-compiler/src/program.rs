@@ -113,6 +113,28 @@ pub enum Attach {
         event: String,
         period: u64,
     },
+    /// `uprobe:`/`uretprobe:`: `offset` bytes into the file `binary` (with
+    /// `-p`, in that process only). `function` is the function the probe is
+    /// in, the value of `func`, a string of `function_cap` bytes in every
+    /// program of one probe block (so map keys hold the longest).
+    Uprobe {
+        binary: String,
+        offset: u64,
+        retprobe: bool,
+        function: String,
+        function_cap: u32,
+    },
+    /// `usdt:`: a uprobe on one site of a USDT probe (`site` counts the
+    /// probe's sites from 0; all of them are one probe to the user), whose
+    /// semaphore, if it has one, is at file offset `semaphore`; `args` are
+    /// the note's argument specs (`-4@%eax 8@-8(%rbp)`).
+    Usdt {
+        binary: String,
+        offset: u64,
+        semaphore: Option<u64>,
+        args: String,
+        site: u32,
+    },
 }
 
 impl Attach {
@@ -136,6 +158,8 @@ impl Attach {
             Attach::Tracepoint { .. }
             | Attach::RawSyscalls { .. }
             | Attach::RawTracepoint { .. } => true,
+            // Opened for the process.
+            Attach::Uprobe { .. } | Attach::Usdt { .. } => false,
             Attach::Begin
             | Attach::End
             | Attach::Interval { .. }
@@ -148,6 +172,20 @@ impl Attach {
     /// The raw tracepoint a [`Attach::RawSyscalls`] program attaches to.
     pub fn raw_syscall_tracepoint(exit: bool) -> &'static str {
         if exit { "sys_exit" } else { "sys_enter" }
+    }
+}
+
+impl Attach {
+    /// A user-space probe (`uprobe`, `uretprobe`, `usdt`): its program gets
+    /// the user registers, and its pointers are user addresses.
+    pub fn is_user_probe(&self) -> bool {
+        matches!(self, Attach::Uprobe { .. } | Attach::Usdt { .. })
+    }
+
+    /// Counts in `Attached N probes`: every concrete probe except the
+    /// second and later sites of one USDT probe.
+    pub fn counts_as_probe(&self) -> bool {
+        !matches!(self, Attach::Usdt { site, .. } if *site > 0)
     }
 }
 

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ferret_btf::Btf;
+use ferret_usym::{Binary, Function};
 
 use crate::syscalls::SyscallAbi;
 
@@ -51,6 +52,29 @@ pub trait Target {
     fn tai_offset_ns(&self) -> Option<u64> {
         None
     }
+    /// The files a uprobe or USDT target names (`/bin/bash`, `bash`,
+    /// `libc`; `""` is `pid`'s executable), best first: see
+    /// [`ferret_usym::Resolver`]. `any_file` (`--unsafe`) accepts files
+    /// that are not ELF executables or libraries.
+    fn user_binaries(&self, target: &str, pid: Option<u32>, any_file: bool) -> Vec<String> {
+        let _ = (target, pid, any_file);
+        Vec::new()
+    }
+    /// Every file process `pid` maps (its executable and libraries).
+    fn process_binaries(&self, pid: u32) -> Vec<String> {
+        let _ = pid;
+        Vec::new()
+    }
+    /// The functions and USDT probes of the binary at `path`.
+    fn user_binary(&self, path: &str) -> Result<Arc<Binary>, String> {
+        Err(format!("cannot read {path}"))
+    }
+    /// Whether an instruction of function `f` in the binary at `path`
+    /// starts `offset` bytes in; None when that cannot be checked.
+    fn user_instruction_boundary(&self, path: &str, f: &Function, offset: u64) -> Option<bool> {
+        let _ = (path, f, offset);
+        None
+    }
 }
 
 /// A target with a fixed set of tracepoints, for tests and `--dry-run`
@@ -66,6 +90,9 @@ pub struct FixedTarget {
     pub syscalls: Option<SyscallAbi>,
     /// Kernel types (tests build small blobs with `ferret_btf::BtfBuilder`).
     pub btf: Option<Arc<Btf>>,
+    /// User-space binaries by path; a `lib` name finds the first whose file
+    /// name starts with `NAME.so`.
+    pub binaries: HashMap<String, Arc<Binary>>,
 }
 
 impl FixedTarget {
@@ -119,6 +146,35 @@ impl Target for FixedTarget {
         self.btf
             .as_deref()
             .ok_or_else(|| "this target has no BTF".to_string())
+    }
+
+    fn user_binaries(&self, target: &str, _pid: Option<u32>, _any_file: bool) -> Vec<String> {
+        let mut paths: Vec<&String> = self.binaries.keys().collect();
+        paths.sort();
+        paths
+            .into_iter()
+            .filter(|p| {
+                *p == target
+                    || (target.starts_with("lib")
+                        && p.rsplit('/')
+                            .next()
+                            .is_some_and(|f| f.starts_with(&format!("{target}.so"))))
+            })
+            .cloned()
+            .collect()
+    }
+
+    fn user_binary(&self, path: &str) -> Result<Arc<Binary>, String> {
+        self.binaries
+            .get(path)
+            .cloned()
+            .ok_or_else(|| format!("cannot read {path}: No such file or directory"))
+    }
+
+    /// Binaries described by hand have no code: every offset starts an
+    /// instruction.
+    fn user_instruction_boundary(&self, _path: &str, _f: &Function, _offset: u64) -> Option<bool> {
+        Some(true)
     }
 }
 

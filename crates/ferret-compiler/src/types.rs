@@ -25,6 +25,16 @@ pub enum Ty {
     },
     /// A kernel address printed as its symbol name.
     Ksym,
+    /// A user stack: the stack-map id in the low 32 bits and the pid in the
+    /// high 32 (frames are symbolized in that process), printed as `mode`
+    /// says with at most `limit` frames.
+    UStack {
+        limit: u8,
+        mode: crate::config::StackMode,
+    },
+    /// `usym(addr)`: a user address followed by the pid it belongs to (two
+    /// u64s), printed as its symbol name.
+    Usym,
     /// `buf(p, n)`: a u64 length followed by `cap` bytes.
     Buffer {
         cap: u32,
@@ -92,7 +102,9 @@ impl Ty {
             | Ty::MacAddr
             | Ty::Ptr(_)
             | Ty::Enum(_)
-            | Ty::CgroupPath { .. } => 8,
+            | Ty::CgroupPath { .. }
+            | Ty::UStack { .. } => 8,
+            Ty::Usym => 16,
             Ty::Str { cap } => *cap,
             Ty::Tuple(elems) => tuple_layout(elems).1,
             Ty::Record(fields) => record_layout(fields).1,
@@ -126,6 +138,7 @@ impl Ty {
                 | Ty::Ptr(_)
                 | Ty::Enum(_)
                 | Ty::CgroupPath { .. }
+                | Ty::UStack { .. }
         )
     }
 
@@ -190,6 +203,12 @@ impl Ty {
                     signed: *signed || e.signed,
                 })
             }
+            (Ty::UStack { limit: a, mode: ma }, Ty::UStack { limit: b, mode: mb }) if ma == mb => {
+                Some(Ty::UStack {
+                    limit: (*a).max(*b),
+                    mode: *ma,
+                })
+            }
             (a, b) if a == b => Some(a.clone()),
             _ => None,
         }
@@ -213,6 +232,8 @@ impl Ty {
             ),
             Ty::KStack { .. } => "kstack".into(),
             Ty::Ksym => "ksym".into(),
+            Ty::UStack { .. } => "ustack".into(),
+            Ty::Usym => "usym".into(),
             Ty::Buffer { cap } => format!("buffer[{cap}]"),
             Ty::Array { elem, len } => format!("{}[{len}]", elem.describe()),
             Ty::Record(fields) => format!(

@@ -169,6 +169,7 @@ fn tracefs_probe(
     kind: ProbeKind,
     target: &str,
     offset: u64,
+    ref_ctr: Option<u64>,
     retprobe: bool,
 ) -> Result<(u64, TracefsEntry)> {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -193,7 +194,11 @@ fn tracefs_probe(
     let location = match kind {
         ProbeKind::Kprobe if offset == 0 => target.to_owned(),
         ProbeKind::Kprobe => format!("{target}+{offset}"),
-        ProbeKind::Uprobe => format!("{target}:{offset:#x}"),
+        ProbeKind::Uprobe => match ref_ctr {
+            // The USDT semaphore the kernel counts up while the probe exists.
+            Some(r) => format!("{target}:{offset:#x}({r:#x})"),
+            None => format!("{target}:{offset:#x}"),
+        },
     };
     let definition = format!(
         "{}:{group}/{event} {location}",
@@ -307,6 +312,7 @@ impl LoadedObject {
             ProbeKind::Kprobe,
             function.as_bytes(),
             offset,
+            None,
             retprobe,
             None,
             false,
@@ -373,7 +379,22 @@ impl LoadedObject {
         retprobe: bool,
         pid: Option<u32>,
     ) -> Result<()> {
-        self.attach_uprobe_with(program, binary, offset, retprobe, pid, false)
+        self.attach_uprobe_with(program, binary, offset, None, retprobe, pid, false)
+    }
+
+    /// Attaches a `uprobe/…` program to a USDT probe site at file offset
+    /// `offset` of `binary`: a uprobe that also keeps the probe's semaphore
+    /// (the u16 at file offset `semaphore`) counted up while it exists, so
+    /// the traced program runs the code that feeds the probe its arguments.
+    pub fn attach_usdt(
+        &mut self,
+        program: &str,
+        binary: &Path,
+        offset: u64,
+        semaphore: Option<u64>,
+        pid: Option<u32>,
+    ) -> Result<()> {
+        self.attach_uprobe_with(program, binary, offset, semaphore, false, pid, false)
     }
 
     /// [`Self::attach_uprobe`] through tracefs `uprobe_events` even when the
@@ -388,14 +409,19 @@ impl LoadedObject {
         retprobe: bool,
         pid: Option<u32>,
     ) -> Result<()> {
-        self.attach_uprobe_with(program, binary, offset, retprobe, pid, true)
+        self.attach_uprobe_with(program, binary, offset, None, retprobe, pid, true)
     }
 
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one private helper for every uprobe kind"
+    )]
     fn attach_uprobe_with(
         &mut self,
         program: &str,
         binary: &Path,
         offset: u64,
+        ref_ctr: Option<u64>,
         retprobe: bool,
         pid: Option<u32>,
         through_tracefs: bool,
@@ -410,6 +436,7 @@ impl LoadedObject {
             ProbeKind::Uprobe,
             path,
             offset,
+            ref_ctr,
             retprobe,
             pid,
             through_tracefs,
@@ -430,6 +457,7 @@ impl LoadedObject {
         kind: ProbeKind,
         target: &[u8],
         offset: u64,
+        ref_ctr: Option<u64>,
         retprobe: bool,
         pid: Option<i32>,
         through_tracefs: bool,
@@ -464,12 +492,14 @@ impl LoadedObject {
             }
             attr.__bindgen_anon_3.config1 = target.as_ptr() as u64;
             attr.__bindgen_anon_4.config2 = offset;
+            // `format/ref_ctr_offset` of the uprobe PMU: config:32-63.
+            attr.config |= ref_ctr.unwrap_or(0) << 32;
             return perf_event_with_program(&mut attr, pid, cpu, p.loaded_fd()?)
                 .map_err(attach_err);
         }
         let target = std::str::from_utf8(target)
             .map_err(|_| KernelError::Invalid(format!("cannot probe {shown:?}: not UTF-8")))?;
-        let (id, entry) = tracefs_probe(kind, target, offset, retprobe)?;
+        let (id, entry) = tracefs_probe(kind, target, offset, ref_ctr, retprobe)?;
         let mut attr = sys::zeroed_perf_attr();
         attr.type_ = perf_type_id::PERF_TYPE_TRACEPOINT as u32;
         attr.config = id;

@@ -21,7 +21,9 @@ pub enum ElfError {
 impl fmt::Display for ElfError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ElfError::Io { path, message } => write!(f, "cannot read {}: {message}", path.display()),
+            ElfError::Io { path, message } => {
+                write!(f, "cannot read {}: {message}", path.display())
+            }
             ElfError::NotElf { path } => write!(f, "{} is not an ELF file", path.display()),
             ElfError::Unsupported { path, what } => write!(f, "{}: {what}", path.display()),
         }
@@ -75,6 +77,9 @@ pub struct Binary {
     /// Function symbols (`.symtab` then `.dynsym`), sorted by name, one per
     /// name.
     pub functions: Vec<Function>,
+    /// Data symbols (`STT_OBJECT`: global variables), sorted by name, one
+    /// per name.
+    pub data: Vec<Function>,
     /// USDT probe sites in note order.
     pub usdt: Vec<UsdtProbe>,
     /// Loadable segments: (virtual address, memory size, file offset).
@@ -96,13 +101,51 @@ pub fn elf_type(data: &[u8]) -> Option<u16> {
 }
 
 impl Binary {
-    /// Reads `path`.
+    /// A binary described by hand (tests): `functions` sorted by name;
+    /// no segments, so [`Self::file_offset`] knows nothing.
+    pub fn from_parts(path: &Path, functions: Vec<Function>, usdt: Vec<UsdtProbe>) -> Binary {
+        let mut functions = functions;
+        functions.sort_by(|a, b| a.name.cmp(&b.name));
+        Binary {
+            path: path.to_path_buf(),
+            elf_type: elf::ET_DYN,
+            functions,
+            data: Vec::new(),
+            usdt,
+            segments: Vec::new(),
+        }
+    }
+
+    /// Reads `path`, with the symbols of its separate debug file when one
+    /// is installed (`/usr/lib/debug/.build-id/xx/yyyy.debug`, as bcc and
+    /// bpftrace find it): a stripped library's static functions are there.
     pub fn read(path: &Path) -> Result<Binary, ElfError> {
         let data = std::fs::read(path).map_err(|e| ElfError::Io {
             path: path.to_path_buf(),
             message: io_message(&e),
         })?;
-        Self::parse(path, &data)
+        let mut binary = Self::parse(path, &data)?;
+        if let Some(debug) =
+            build_id(&data).and_then(|id| debug_file_path(Path::new(DEBUG_DIR), &id))
+            && let Ok(debug_data) = std::fs::read(&debug)
+            && let Ok(file) = ElfFile64::<Endianness>::parse(&debug_data[..])
+        {
+            // Its addresses are the binary's: the binary's segments place
+            // them in the file.
+            for (list, types) in [
+                (
+                    &mut binary.functions,
+                    &[elf::STT_FUNC, elf::STT_GNU_IFUNC][..],
+                ),
+                (&mut binary.data, &[elf::STT_OBJECT][..]),
+            ] {
+                let extra = Self::symbols_of(&binary.segments, &file, types);
+                list.extend(extra);
+                list.sort_by(|a, b| a.name.cmp(&b.name));
+                list.dedup_by(|b, a| a.name == b.name);
+            }
+        }
+        Ok(binary)
     }
 
     /// Parses the bytes of the file at `path`.
@@ -134,10 +177,16 @@ impl Binary {
             path: path.to_path_buf(),
             elf_type,
             functions: Vec::new(),
+            data: Vec::new(),
             usdt: Vec::new(),
             segments,
         };
-        binary.functions = binary.read_functions(&file);
+        binary.functions = Self::symbols_of(
+            &binary.segments,
+            &file,
+            &[elf::STT_FUNC, elf::STT_GNU_IFUNC],
+        );
+        binary.data = Self::symbols_of(&binary.segments, &file, &[elf::STT_OBJECT]);
         binary.usdt = binary.read_usdt(&file);
         Ok(binary)
     }
@@ -145,10 +194,7 @@ impl Binary {
     /// The file offset of virtual address `address`, if a loadable segment
     /// holds it.
     pub fn file_offset(&self, address: u64) -> Option<u64> {
-        self.segments
-            .iter()
-            .find(|(vaddr, size, _)| address >= *vaddr && address - vaddr < (*size).max(1))
-            .map(|(vaddr, _, off)| address - vaddr + off)
+        offset_in(&self.segments, address)
     }
 
     /// The function named `name`.
@@ -169,14 +215,30 @@ impl Binary {
             .min_by_key(|f| (f.address != address, f.name.starts_with('_')))
     }
 
-    fn read_functions(&self, file: &ElfFile64<'_, Endianness>) -> Vec<Function> {
+    /// The address of function or variable `name`.
+    pub fn symbol_address(&self, name: &str) -> Option<u64> {
+        if let Some(f) = self.function(name) {
+            return Some(f.address);
+        }
+        self.data
+            .binary_search_by(|f| f.name.as_str().cmp(name))
+            .ok()
+            .map(|i| self.data[i].address)
+    }
+
+    /// Defined symbols of the given `STT_*` types, placed in the file by
+    /// `segments`, sorted by name, one per name.
+    fn symbols_of(
+        segments: &[(u64, u64, u64)],
+        file: &ElfFile64<'_, Endianness>,
+        types: &[u8],
+    ) -> Vec<Function> {
         let endian = file.endian();
         let mut out: Vec<Function> = Vec::new();
         for table in [file.elf_symbol_table(), file.elf_dynamic_symbol_table()] {
             let strings = table.strings();
             for sym in table.symbols() {
-                let kind = sym.st_type();
-                if !(kind == elf::STT_FUNC || kind == elf::STT_GNU_IFUNC)
+                if !types.contains(&sym.st_type())
                     || sym.st_shndx(endian) == elf::SHN_UNDEF
                     || sym.st_value(endian) == 0
                 {
@@ -189,7 +251,7 @@ impl Binary {
                     continue;
                 };
                 let address = sym.st_value(endian);
-                let Some(file_offset) = self.file_offset(address) else {
+                let Some(file_offset) = offset_in(segments, address) else {
                     continue;
                 };
                 out.push(Function {
@@ -213,9 +275,7 @@ impl Binary {
         let sections = file.elf_section_table();
         // Prelinking moves code after the notes were written; the notes
         // record where `.stapsdt.base` was, so sites move by as much as it.
-        let base = file
-            .section_by_name(".stapsdt.base")
-            .map(|s| s.address());
+        let base = file.section_by_name(".stapsdt.base").map(|s| s.address());
         let mut out = Vec::new();
         for section in sections.iter() {
             if section.sh_type(endian) != elf::SHT_NOTE {
@@ -244,11 +304,17 @@ impl Binary {
 
     fn usdt_note(&self, desc: &[u8], base: Option<u64>) -> Option<UsdtProbe> {
         let word = |i: usize| -> Option<u64> {
-            Some(u64::from_le_bytes(desc.get(i * 8..i * 8 + 8)?.try_into().ok()?))
+            Some(u64::from_le_bytes(
+                desc.get(i * 8..i * 8 + 8)?.try_into().ok()?,
+            ))
         };
         let (pc, note_base, sema) = (word(0)?, word(1)?, word(2)?);
         let mut strings = desc.get(24..)?.split(|&b| b == 0);
-        let mut next = || std::str::from_utf8(strings.next()?).ok().map(str::to_string);
+        let mut next = || {
+            std::str::from_utf8(strings.next()?)
+                .ok()
+                .map(str::to_string)
+        };
         let (provider, name, args_text) = (next()?, next()?, next().unwrap_or_default());
         let address = match base {
             Some(base) if note_base != 0 => pc.wrapping_add(base).wrapping_sub(note_base),
@@ -267,6 +333,41 @@ impl Binary {
             args_text,
         })
     }
+}
+
+/// Where distributions install separate debug files.
+const DEBUG_DIR: &str = "/usr/lib/debug";
+
+fn offset_in(segments: &[(u64, u64, u64)], address: u64) -> Option<u64> {
+    segments
+        .iter()
+        .find(|(vaddr, size, _)| address >= *vaddr && address - vaddr < (*size).max(1))
+        .map(|(vaddr, _, off)| address - vaddr + off)
+}
+
+/// The GNU build id of the ELF file `data`, from its `.note.gnu.build-id`.
+fn build_id(data: &[u8]) -> Option<Vec<u8>> {
+    let file = ElfFile64::<Endianness>::parse(data).ok()?;
+    let endian = file.endian();
+    let sections = file.elf_section_table();
+    let (_, section) = sections
+        .enumerate()
+        .find(|(_, s)| sections.section_name(endian, s).ok() == Some(b".note.gnu.build-id"))?;
+    let mut notes = section.notes(endian, data).ok()??;
+    while let Ok(Some(note)) = notes.next() {
+        if note.name() == b"GNU" && note.n_type(endian) == elf::NT_GNU_BUILD_ID {
+            return Some(note.desc().to_vec());
+        }
+    }
+    None
+}
+
+/// `DIR/.build-id/ab/cdef….debug` for build id `abcdef…`, if it exists.
+fn debug_file_path(dir: &Path, id: &[u8]) -> Option<PathBuf> {
+    let (first, rest) = id.split_first()?;
+    let hex: String = rest.iter().map(|b| format!("{b:02x}")).collect();
+    let path = dir.join(format!(".build-id/{first:02x}/{hex}.debug"));
+    path.is_file().then_some(path)
 }
 
 fn io_message(e: &std::io::Error) -> String {
@@ -290,9 +391,31 @@ mod tests {
         let main = bin.function("main").expect("main");
         assert!(main.size > 0);
         assert_eq!(bin.function_at(main.address), Some(main));
-        assert_eq!(bin.function_at(main.address + 1).map(|f| &f.name), Some(&main.name));
+        assert_eq!(
+            bin.function_at(main.address + 1).map(|f| &f.name),
+            Some(&main.name)
+        );
         assert!(bin.functions.windows(2).all(|w| w[0].name < w[1].name));
         assert_eq!(bin.file_offset(main.address), Some(main.file_offset));
+    }
+
+    #[test]
+    fn debug_files_are_found_by_build_id() {
+        let exe = std::env::current_exe().expect("current exe");
+        let data = std::fs::read(&exe).expect("read self");
+        // Rust test binaries carry a build id on Linux; nothing to check
+        // where the linker leaves it out.
+        let Some(id) = build_id(&data) else {
+            return;
+        };
+        let dir = std::env::temp_dir().join(format!("ferret-debug-{}", std::process::id()));
+        let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let path = dir.join(format!(".build-id/{}/{}.debug", &hex[..2], &hex[2..]));
+        assert_eq!(debug_file_path(&dir, &id), None);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"").unwrap();
+        assert_eq!(debug_file_path(&dir, &id), Some(path));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! argument specs, which no crate reads, by hand.
 
 pub mod elf;
+pub mod insn;
 pub mod ldcache;
 pub mod paths;
 pub mod usdt;

@@ -163,7 +163,10 @@ fn library_in_process(pid: u32, name: &str) -> Option<PathBuf> {
 /// Whether process `pid` lives in another mount namespace than ours.
 fn in_other_mount_ns(pid: u32) -> bool {
     let ino = |p: &str| std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
-    match (ino("/proc/self/ns/mnt"), ino(&format!("/proc/{pid}/ns/mnt"))) {
+    match (
+        ino("/proc/self/ns/mnt"),
+        ino(&format!("/proc/{pid}/ns/mnt")),
+    ) {
         (Some(a), Some(b)) => a != b,
         _ => false,
     }
@@ -221,7 +224,10 @@ mod tests {
         let maps = mapped_paths(me).unwrap();
         let exe = std::env::current_exe().unwrap();
         assert!(maps.contains(&exe), "{maps:?}");
-        if let Some(libc) = maps.iter().find(|p| p.to_string_lossy().contains("/libc.so")) {
+        if let Some(libc) = maps
+            .iter()
+            .find(|p| p.to_string_lossy().contains("/libc.so"))
+        {
             assert_eq!(r.resolve("libc").first(), Some(libc));
         }
         assert_eq!(r.resolve(""), vec![exe]);

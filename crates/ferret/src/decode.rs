@@ -32,6 +32,8 @@ pub struct Symbolizer {
     pub truncated: Option<(usize, u32, String)>,
     /// Where cgroups are, for `cgroup_path`.
     pub cgroups: crate::cgroups::CgroupPaths,
+    /// User-space stacks and symbols.
+    pub user: crate::usyms::UserSymbols,
 }
 
 impl Symbolizer {
@@ -47,6 +49,7 @@ impl Symbolizer {
             stack_mode: StackMode::Bpftrace,
             truncated: None,
             cgroups: crate::cgroups::CgroupPaths::default(),
+            user: Default::default(),
         }
     }
 
@@ -99,6 +102,24 @@ impl Symbolizer {
             Some((name, _)) => name.to_string(),
             None => format!("0x{addr:x}"),
         }
+    }
+
+    /// A user stack: the stack-map id in the low half of `packed`, the pid
+    /// in the high half.
+    fn user_stack(&mut self, packed: u64, limit: u8, mode: StackMode) -> Value {
+        let (id, pid) = (packed as u32, (packed >> 32) as u32);
+        let ips: Vec<u64> = if (id as i32) < 0 {
+            Vec::new()
+        } else {
+            self.stacks
+                .as_ref()
+                .and_then(|m| m.stack(id).ok().flatten())
+                .unwrap_or_default()
+                .into_iter()
+                .take(usize::from(limit))
+                .collect()
+        };
+        self.user.stack(pid, &ips, mode)
     }
 
     fn stack(&mut self, id: i64, limit: u8) -> Value {
@@ -172,6 +193,11 @@ pub fn value(bytes: &[u8], off: usize, ty: &Ty, sym: &mut Symbolizer) -> Value {
         }
         Ty::KStack { limit } => sym.stack(u64_at(bytes, off) as i64, *limit),
         Ty::Ksym => Value::Sym(sym.symbol(u64_at(bytes, off), false)),
+        Ty::UStack { limit, mode } => sym.user_stack(u64_at(bytes, off), *limit, *mode),
+        Ty::Usym => {
+            let pid = u64_at(bytes, off + 8) as u32;
+            Value::Sym(sym.user.symbol(u64_at(bytes, off), pid))
+        }
         Ty::Buffer { cap } => {
             let len = (u64_at(bytes, off) as usize).min(*cap as usize);
             let data = bytes.get(off + 8..off + 8 + len).unwrap_or_default();

@@ -32,6 +32,13 @@ pub fn list(pattern: &str, verbose: bool) -> Result<(), Failure> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let pattern = expand_alias(pattern);
+    if let Some(names) = user_probes(&pattern) {
+        for name in names {
+            let _ = writeln!(out, "{name}");
+        }
+        let _ = out.flush();
+        return Ok(());
+    }
     let fixed = FIXED
         .iter()
         .map(|s| s.to_string())
@@ -102,6 +109,50 @@ fn list_raw_tracepoints(pattern: &str, verbose: bool, out: &mut impl Write) -> R
         }
     }
     Ok(())
+}
+
+/// `uprobe:BINARY:FUNCTION`, `uretprobe:...` and `usdt:BINARY:[PROVIDER:]NAME`
+/// patterns: the functions or USDT probes of the binaries BINARY names
+/// (found as probes find them), sorted; None for other patterns.
+fn user_probes(pattern: &str) -> Option<Vec<String>> {
+    let (kind, rest) = pattern.split_once(':')?;
+    let kind = match kind {
+        "uprobe" | "u" => "uprobe",
+        "uretprobe" | "ur" => "uretprobe",
+        "usdt" | "U" => "usdt",
+        _ => return None,
+    };
+    let (target, name) = rest.split_once(':').unwrap_or((rest, "*"));
+    let mut out = Vec::new();
+    for path in ferret_usym::Resolver::default().resolve(target) {
+        let Ok(binary) = ferret_usym::Binary::read(&path) else {
+            continue;
+        };
+        let path = path.display();
+        if kind == "usdt" {
+            for u in &binary.usdt {
+                let full = format!("{}:{}", u.provider, u.name);
+                if glob_match(name, &full) || glob_match(name, &u.name) {
+                    out.push(format!("usdt:{path}:{full}"));
+                }
+            }
+        } else {
+            // `.part.N` pieces of split functions cannot be probed on their
+            // own; bpftrace leaves them out too.
+            for f in binary
+                .functions
+                .iter()
+                .filter(|f| !f.name.contains(".part."))
+            {
+                if glob_match(name, &f.name) {
+                    out.push(format!("{kind}:{path}:{}", f.name));
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Some(out)
 }
 
 /// `t:sched:*` → `tracepoint:sched:*`, as probes accept aliases.

@@ -10,6 +10,7 @@ mod signals;
 mod sink;
 mod target;
 mod timefmt;
+mod usyms;
 
 use std::process::ExitCode;
 

@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 use std::os::fd::AsFd;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ferret_compiler::config::MissingProbes;
@@ -447,6 +448,26 @@ impl<'a> Session<'a> {
                     }
                     result.map(|_| 1)
                 }
+                // `-p`/`-c`: in that process only.
+                Attach::Uprobe {
+                    binary,
+                    offset,
+                    retprobe,
+                    ..
+                } => self
+                    .object
+                    .attach_uprobe(&p.name, Path::new(binary), *offset, *retprobe, pid)
+                    .map(|()| 1),
+                Attach::Usdt {
+                    binary,
+                    offset,
+                    semaphore,
+                    ..
+                } => self
+                    .object
+                    .attach_usdt(&p.name, Path::new(binary), *offset, *semaphore, pid)
+                    // A USDT probe's sites count as one probe.
+                    .map(|()| usize::from(p.attach.counts_as_probe())),
             };
             match result {
                 Ok(n) => attached += n,

@@ -2,8 +2,10 @@
 //! tracefs (mounted on first need), kernel types from BTF (read on first
 //! need), CPU count, and the start clock.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use ferret_btf::Btf;
@@ -13,6 +15,9 @@ use ferret_kernel::tracefs;
 pub struct KernelTarget {
     tracefs: OnceCell<Option<PathBuf>>,
     btf: OnceCell<Result<Btf, String>>,
+    /// User-space binaries read so far (a wildcard's many probes share
+    /// one).
+    binaries: RefCell<HashMap<String, Arc<ferret_usym::Binary>>>,
     ncpus: u64,
     start_ns: u64,
     verbose: bool,
@@ -24,6 +29,7 @@ impl KernelTarget {
         Self {
             tracefs: OnceCell::new(),
             btf: OnceCell::new(),
+            binaries: RefCell::default(),
             ncpus,
             start_ns: clock_ns(libc::CLOCK_BOOTTIME),
             verbose,
@@ -102,6 +108,44 @@ impl Target for KernelTarget {
         let tai = clock_ns(libc::CLOCK_TAI);
         let after = clock_ns(libc::CLOCK_BOOTTIME);
         tai.checked_sub(before / 2 + after / 2)
+    }
+
+    fn user_binaries(&self, target: &str, pid: Option<u32>, any_file: bool) -> Vec<String> {
+        ferret_usym::Resolver { pid, any_file }
+            .resolve(target)
+            .into_iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    fn process_binaries(&self, pid: u32) -> Vec<String> {
+        ferret_usym::paths::mapped_paths(pid)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| ferret_usym::paths::is_probeable(p))
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    fn user_instruction_boundary(
+        &self,
+        path: &str,
+        f: &ferret_usym::Function,
+        offset: u64,
+    ) -> Option<bool> {
+        ferret_usym::insn::on_instruction_boundary(Path::new(path), f, offset).ok()
+    }
+
+    fn user_binary(&self, path: &str) -> Result<Arc<ferret_usym::Binary>, String> {
+        if let Some(b) = self.binaries.borrow().get(path) {
+            return Ok(Arc::clone(b));
+        }
+        let binary =
+            Arc::new(ferret_usym::Binary::read(Path::new(path)).map_err(|e| e.to_string())?);
+        self.binaries
+            .borrow_mut()
+            .insert(path.to_string(), Arc::clone(&binary));
+        Ok(binary)
     }
 
     fn syscall_abi(&self) -> Option<SyscallAbi> {

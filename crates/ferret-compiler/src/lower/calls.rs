@@ -80,6 +80,9 @@ const FUNCTIONS: &[&str] = &[
     "signal_name",
     "signal_thread",
     "cgroup_path",
+    "ustack",
+    "usym",
+    "uaddr",
 ];
 
 impl Lowerer<'_, '_> {
@@ -90,6 +93,9 @@ impl Lowerer<'_, '_> {
     }
 
     pub fn builtin(&mut self, name: &str, expr: &Expr) -> Res<TVal> {
+        if let Some(v) = self.user_builtin(name, expr) {
+            return v;
+        }
         Ok(match name {
             "pid" | "tid" => self.task_id(name == "pid", false)?,
             "uid" | "gid" => {
@@ -227,6 +233,11 @@ impl Lowerer<'_, '_> {
             Attach::Profile { .. } => "profile",
             Attach::Software { .. } => "software",
             Attach::Hardware { .. } => "hardware",
+            Attach::Uprobe {
+                retprobe: false, ..
+            } => "uprobe",
+            Attach::Uprobe { retprobe: true, .. } => "uretprobe",
+            Attach::Usdt { .. } => "usdt",
         }
     }
 
@@ -376,6 +387,9 @@ impl Lowerer<'_, '_> {
     }
 
     pub fn call(&mut self, name: &str, name_span: Span, args: &[Expr], expr: &Expr) -> Res<TVal> {
+        if let Some(v) = self.user_call(name, args, expr) {
+            return v;
+        }
         let none = TVal::new(Val::Imm(0), Ty::None);
         let want = |n: std::ops::RangeInclusive<usize>, usage: &str| -> Res<()> {
             if n.contains(&args.len()) {
@@ -563,12 +577,12 @@ impl Lowerer<'_, '_> {
         }
     }
 
-    /// Syscall tracepoints carry user-space pointers; other probes' pointers
-    /// are kernel addresses.
+    /// Syscall tracepoints and user-space probes carry user-space pointers;
+    /// other probes' pointers are kernel addresses.
     pub(super) fn user_pointers(&self) -> bool {
         match &self.probe.attach {
             Attach::Tracepoint { category, .. } => category == "syscalls",
-            Attach::RawSyscalls { .. } => true,
+            Attach::RawSyscalls { .. } | Attach::Uprobe { .. } | Attach::Usdt { .. } => true,
             _ => false,
         }
     }

@@ -26,7 +26,7 @@ pub(super) fn resolve_probes<'p>(
     opts: &Options,
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<Vec<ProbeAttachments<'p>>, Vec<Diagnostic>> {
-    let mut resolver = ProbeResolver::new(target);
+    let mut resolver = ProbeResolver::new(target).for_process(opts.filter_pid, opts.allow_unsafe);
     let mut diags = Vec::new();
     let mut probes = Vec::new();
     for probe in &program.probes {
@@ -67,6 +67,7 @@ pub(super) fn resolve_probes<'p>(
             }
             continue;
         }
+        crate::uprobes::share_function_capacity(resolved.iter_mut().map(|(_, p)| p));
         probes.push((probe, resolved));
     }
     if !diags.is_empty() {

@@ -160,6 +160,11 @@ impl Lowerer<'_, '_> {
                     Attach::Profile { .. } => "profile",
                     Attach::Software { .. } => "software",
                     Attach::Hardware { .. } => "hardware",
+                    Attach::Uprobe {
+                        retprobe: false, ..
+                    } => "uprobe",
+                    Attach::Uprobe { retprobe: true, .. } => "uretprobe",
+                    Attach::Usdt { .. } => "usdt",
                 };
                 self.string_literal(kind.as_bytes())
             }),

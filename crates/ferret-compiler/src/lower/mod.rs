@@ -13,6 +13,7 @@ mod maps;
 mod stmt;
 mod syscalls;
 mod system;
+mod user;
 mod value;
 mod vars;
 
@@ -482,6 +483,8 @@ pub fn compile(
                     | Attach::Profile { .. }
                     | Attach::Software { .. }
                     | Attach::Hardware { .. } => format!("perf_event/{name}"),
+                    Attach::Uprobe { retprobe: true, .. } => format!("uretprobe/{name}"),
+                    Attach::Uprobe { .. } | Attach::Usdt { .. } => format!("uprobe/{name}"),
                 };
                 programs.push(ProgramInfo {
                     name: name.clone(),

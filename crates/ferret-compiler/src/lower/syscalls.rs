@@ -61,7 +61,11 @@ pub(crate) struct Unit {
 impl Unit {
     /// The probes it counts as in `Attached N probes`.
     pub fn attach_count(&self) -> usize {
-        self.group.as_ref().map_or(1, |g| g.members.len())
+        self.group
+            .as_ref()
+            .map_or(usize::from(self.probe.attach.counts_as_probe()), |g| {
+                g.members.len()
+            })
     }
 }
 
