@@ -107,6 +107,22 @@ fn binaries(
     name: &str,
     ctx: UserContext,
 ) -> Result<Vec<Arc<Binary>>, UserProbeError> {
+    if name == "*" {
+        // Every file the process maps; bpftrace would scan every process.
+        let Some(pid) = ctx.pid else {
+            return Err(
+                Diagnostic::error(ap.span, format!("{kind} target '*' needs -p PID"))
+                    .with_label("every binary of which process?")
+                    .with_help("with -p, '*' means every file the process maps")
+                    .into(),
+            );
+        };
+        return Ok(target
+            .process_binaries(pid)
+            .iter()
+            .filter_map(|p| target.user_binary(p).ok())
+            .collect());
+    }
     let paths = target.user_binaries(name, ctx.pid, ctx.allow_unsafe);
     let Some(first) = paths.first() else {
         let mut d = Diagnostic::error(
@@ -256,6 +272,8 @@ fn uprobe(
             },
         },
     };
+    // A target that names several files needs a match in one of them.
+    let several = wild(&bin) || bin == "*";
     let mut out = Vec::new();
     for binary in binaries(target, ap, kind, &bin, ctx)? {
         let path = binary.path.to_string_lossy().into_owned();
@@ -305,6 +323,9 @@ fn uprobe(
             }
             Place::Function { name, offset } => {
                 let matches = matching_functions(&binary, name, cpp);
+                if matches.is_empty() && several {
+                    continue;
+                }
                 if matches.is_empty() {
                     let d = if wild(name) {
                         err(
@@ -361,6 +382,19 @@ fn uprobe(
                 }
             }
         }
+    }
+    if out.is_empty() {
+        let what = match &place {
+            Place::Function { name, .. } => name.clone(),
+            Place::Address(a) => format!("0x{a:x}"),
+        };
+        return Err(missing(
+            Diagnostic::error(ap.span, format!("no file of '{bin}' has '{what}'"))
+                .with_label("matches nothing")
+                .with_help(format!(
+                    "list the functions with: ferret -l '{kind}:{bin}:*'"
+                )),
+        ));
     }
     Ok(out)
 }

@@ -485,3 +485,31 @@ fn missing_binaries_and_functions_obey_missing_probes() {
     );
     assert!(out.stderr.contains("Attached 2 probes"), "{out:#?}");
 }
+
+#[test]
+fn every_file_of_the_process_with_a_star() {
+    kernel!();
+    let mut t = Tracer::start_prog(
+        &["-q", "-p", &my_pid()],
+        r#"uprobe:*:ferret_test_star { printf("%s\n", func); exit(); }"#,
+        &[],
+    );
+    let line = call_until_output(&mut t, || {
+        ferret_test_star();
+    });
+    assert_eq!(line, "ferret_test_star\n");
+    t.finish();
+    let out = run_prog(&[], "uprobe:*:f { }", &[]);
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr
+            .starts_with("stdin:1:1: error: uprobe target '*' needs -p PID"),
+        "{out:#?}"
+    );
+}
+
+#[inline(never)]
+#[unsafe(no_mangle)]
+pub extern "C" fn ferret_test_star() -> u64 {
+    std::hint::black_box(6)
+}
