@@ -142,12 +142,14 @@ fn fire_usdt(site: u32, a: i32, b: i64) {
     std::hint::black_box(mem);
 }
 
-/// Calls `f` every 10 ms until the tracer prints a line (the probe may
-/// take effect a moment after ferret says it attached), then returns it.
+/// Calls `f` until the tracer prints a line, then returns it. The probes
+/// are attached once ferret says so, so the first call fires; the wait
+/// for its output is long enough that a busy machine does not make the
+/// test call again (the tests expect the output of one call).
 fn call_until_output(t: &mut Tracer, mut f: impl FnMut()) -> String {
-    for _ in 0..500 {
+    for _ in 0..10 {
         f();
-        if let Some(line) = t.next_line(Duration::from_millis(10)) {
+        if let Some(line) = t.next_line(Duration::from_secs(2)) {
             return line;
         }
     }
@@ -236,7 +238,7 @@ fn usdt_arguments_sites_and_semaphore() {
     let mut t = Tracer::start_prog(
         &["-p", &my_pid()],
         // `U:`, and with -p no binary: the process's files are searched.
-        r#"U:ferret:args { printf("%s %d %d %d %d\n", probe, arg0, arg1, arg2, arg3); if (++@n == 2) { exit(); } }"#,
+        r#"U:ferret:args { printf("%s %d %d %d %d\n", probe, arg0, arg1, arg2, arg3); if (arg0 == 6) { exit(); } }"#,
         &[],
     );
     // The kernel counts the semaphore up when the probes attach (once
@@ -248,12 +250,12 @@ fn usdt_arguments_sites_and_semaphore() {
     let out = t.finish();
     // Two sites of one probe: one probe to the user.
     assert_eq!(out.stderr, "Attached 1 probe\n");
-    assert_eq!(
-        out.stdout,
-        format!(
-            "usdt:{exe}:ferret:args -5 7 -7 70\nusdt:{exe}:ferret:args 6 -8 -7 -80\n\n\n@n: 2\n"
-        )
-    );
+    // The first site may have fired more than once before its first line
+    // came back; the second site's line comes last.
+    let site0 = format!("usdt:{exe}:ferret:args -5 7 -7 70\n");
+    let rest = out.stdout.trim_start_matches(site0.as_str());
+    assert!(rest.len() < out.stdout.len(), "{out:#?}");
+    assert_eq!(rest, format!("usdt:{exe}:ferret:args 6 -8 -7 -80\n\n\n"));
     assert_eq!(FERRET_ARGS_SEMAPHORE.load(Ordering::Relaxed), 0);
 }
 
