@@ -38,6 +38,10 @@ pub const BPF_MEM: u8 = 0x60;
 pub const BPF_ATOMIC: u8 = 0xc0;
 /// `src_reg` of an `ld_imm64` whose immediate is a map file descriptor.
 pub const BPF_PSEUDO_MAP_FD: u8 = 1;
+/// `src_reg` of an `ld_imm64` whose immediate is the BTF id of a kernel
+/// variable (the verifier puts in its address); the second half's
+/// immediate is the fd of the module BTF holding it, 0 for vmlinux.
+pub const BPF_PSEUDO_BTF_ID: u8 = 3;
 /// `src_reg` of a `call` to a bpf-to-bpf function (`imm`: relative offset).
 pub const BPF_PSEUDO_CALL: u8 = 1;
 /// `src_reg` of an `ld_imm64` loading the address of a function, e.g. a
@@ -233,6 +237,13 @@ impl Insn {
         [lo, hi]
     }
 
+    /// `dst = &var` for the kernel variable with vmlinux BTF id `id`.
+    pub fn ld_btf_id(dst: Reg, id: u32) -> [Self; 2] {
+        let [mut lo, hi] = Self::ld_imm64(dst, u64::from(id));
+        lo.src = BPF_PSEUDO_BTF_ID;
+        [lo, hi]
+    }
+
     /// `dst = *(size *)(src + off)`
     pub fn load(size: Size, dst: Reg, src: Reg, off: i16) -> Self {
         Self::new(BPF_LDX | BPF_MEM | size.bits(), dst, src, off, 0)
@@ -326,6 +337,7 @@ pub mod helper {
     pub const GET_STACKID: i32 = 27;
     pub const GET_CURRENT_TASK: i32 = 35;
     pub const PROBE_READ_STR: i32 = 45;
+    pub const GET_SOCKET_COOKIE: i32 = 46;
     pub const GET_CURRENT_CGROUP_ID: i32 = 80;
     pub const PROBE_READ_USER: i32 = 112;
     pub const PROBE_READ_KERNEL: i32 = 113;
@@ -336,6 +348,8 @@ pub mod helper {
     pub const RINGBUF_SUBMIT: i32 = 132;
     pub const RINGBUF_DISCARD: i32 = 133;
     pub const KTIME_GET_BOOT_NS: i32 = 125;
+    pub const PER_CPU_PTR: i32 = 153;
+    pub const THIS_CPU_PTR: i32 = 154;
     pub const FOR_EACH_MAP_ELEM: i32 = 164;
     pub const LOOP: i32 = 181;
     pub const GET_STACK: i32 = 67;

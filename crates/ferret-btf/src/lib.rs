@@ -445,6 +445,40 @@ impl Btf {
         })
     }
 
+    /// Every member of struct or union `id` in declaration order, with the
+    /// members of anonymous struct and union members in their place (offsets
+    /// from the start of `id`), as a whole struct is printed.
+    pub fn members(&self, id: TypeId) -> Vec<Member<'_>> {
+        let mut out = Vec::new();
+        self.collect_members(id, 0, &mut out, 0);
+        out
+    }
+
+    fn collect_members<'a>(
+        &'a self,
+        id: TypeId,
+        base: u32,
+        out: &mut Vec<Member<'a>>,
+        depth: usize,
+    ) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        if let Some(Type::Struct(c) | Type::Union(c)) = self.get(self.strip(id)) {
+            for m in c.members() {
+                if m.name.is_empty() {
+                    self.collect_members(m.type_id, base + m.bit_offset, out, depth + 1);
+                } else {
+                    let m = self.fix_bitfield(m);
+                    out.push(Member {
+                        bit_offset: base + m.bit_offset,
+                        ..m
+                    });
+                }
+            }
+        }
+    }
+
     /// Every member name of struct or union `id`, members of anonymous
     /// members included, in declaration order.
     pub fn member_names(&self, id: TypeId) -> Vec<&str> {
