@@ -16,7 +16,7 @@ use ferret_syntax::diag::closest;
 use ferret_syntax::{Diagnostic, Span};
 
 use crate::target::Target;
-use crate::types::{EnumTy, PtrTy, Ty, align8};
+use crate::types::{EnumTy, PtrTy, StructField, StructTy, Ty, align8};
 
 /// An index into [`CTypes`].
 pub(crate) type CId = u32;
@@ -41,6 +41,9 @@ pub(crate) enum CType {
     Enum(Arc<EnumTy>),
     /// What a function pointer points to.
     Func,
+    /// A value of the language kept in the program's memory as the
+    /// language lays it out (a tuple, a record, ...): what `&$v` points to.
+    Lang(Ty),
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +99,8 @@ pub(crate) struct CTypes<'t> {
     by_name: HashMap<String, CId>,
     /// Base types by name, each added once.
     bases: HashMap<String, CId>,
+    /// Records as whole values, each laid out once.
+    structs: HashMap<CId, Arc<StructTy>>,
 }
 
 /// C's and bpftrace's names of base types.
@@ -161,6 +166,7 @@ impl<'t> CTypes<'t> {
             pointers: HashMap::new(),
             by_name: HashMap::new(),
             bases: HashMap::new(),
+            structs: HashMap::new(),
         }
     }
 
@@ -201,6 +207,41 @@ impl<'t> CTypes<'t> {
 
     fn array_of(&mut self, elem: CId, len: u32) -> CId {
         self.push(CType::Array { elem, len })
+    }
+
+    /// The C type of memory holding a value of type `ty` as the language
+    /// lays it out: integers are 8-byte words (read narrower, they still
+    /// give the value, little-endian), strings `char` arrays, structs
+    /// themselves.
+    pub fn of_value(&mut self, ty: &Ty) -> CId {
+        match ty {
+            Ty::Ptr(p) => self.pointer_to(p.target),
+            Ty::Struct(s) => s.c_type,
+            Ty::Str { cap } => {
+                let char_t = self.of_value(&Ty::Int {
+                    bytes: 1,
+                    signed: true,
+                });
+                self.array_of(char_t, *cap)
+            }
+            other => {
+                let key = other.describe();
+                if let Some(&id) = self.bases.get(&key) {
+                    return id;
+                }
+                let id = self.push(match other {
+                    Ty::Int { bytes, signed } => CType::Int {
+                        bytes: *bytes,
+                        signed: *signed,
+                    },
+                    Ty::Bool => CType::Bool,
+                    Ty::Enum(e) => CType::Enum(Arc::clone(e)),
+                    other => CType::Lang(other.clone()),
+                });
+                self.bases.insert(key, id);
+                id
+            }
+        }
     }
 
     /// A record known by name only, found when first needed.
@@ -324,6 +365,7 @@ impl<'t> CTypes<'t> {
             ),
             CType::Enum(e) => format!("enum {}", e.name),
             CType::Func => "function".into(),
+            CType::Lang(t) => t.describe(),
         }
     }
 
@@ -453,6 +495,7 @@ impl<'t> CTypes<'t> {
             CType::Bool => Some(1),
             CType::Enum(e) => Some(u32::from(e.bytes)),
             CType::Ptr(_) => Some(8),
+            CType::Lang(t) => Some(t.size()),
             CType::Array { elem, len } => self.size_of(elem, span)?.map(|s| s * len),
             CType::Record(r) => match r.body {
                 Body::Btf(b) => self.btf().ok().and_then(|btf| btf.size_of(b)),
@@ -467,7 +510,7 @@ impl<'t> CTypes<'t> {
         Ok(match self.get(id).clone() {
             CType::Int { bytes, .. } | CType::Float { bytes } => u32::from(bytes).clamp(1, 8),
             CType::Enum(e) => u32::from(e.bytes),
-            CType::Ptr(_) => 8,
+            CType::Ptr(_) | CType::Lang(_) => 8,
             CType::Array { elem, .. } => self.align_of(elem, span)?,
             CType::Record(r) => match r.body {
                 Body::Btf(b) => self.btf().ok().and_then(|btf| btf.align_of(b)).unwrap_or(1),
@@ -628,6 +671,7 @@ impl<'t> CTypes<'t> {
             }
             CType::Bool => Ty::Bool,
             CType::Enum(e) => Ty::Enum(e),
+            CType::Lang(t) => t,
             CType::Ptr(target) => Ty::Ptr(PtrTy {
                 target,
                 name: self.name(id).into(),
@@ -645,6 +689,90 @@ impl<'t> CTypes<'t> {
                 _ => return None,
             },
             _ => return None,
+        })
+    }
+
+    /// Every member of record `id`, those of anonymous members in their
+    /// place.
+    fn fields(&mut self, id: CId, span: Span) -> Result<Vec<CMember>, Diagnostic> {
+        self.resolve(id, span)?;
+        let CType::Record(r) = self.get(id).clone() else {
+            return Ok(Vec::new());
+        };
+        Ok(match r.body {
+            Body::Btf(b) => {
+                let btf = self.btf().map_err(|e| Diagnostic::error(span, e))?;
+                btf.members(b)
+                    .into_iter()
+                    .map(|m| CMember {
+                        name: m.name.to_string(),
+                        bit_offset: m.bit_offset,
+                        bits: m.bitfield_size,
+                        ty: self.import(btf, m.type_id),
+                    })
+                    .collect()
+            }
+            Body::Script { members, .. } => {
+                let mut out = Vec::new();
+                for m in members {
+                    if m.name.is_empty() {
+                        out.extend(self.fields(m.ty, span)?.into_iter().map(|inner| CMember {
+                            bit_offset: m.bit_offset + inner.bit_offset,
+                            ..inner
+                        }));
+                    } else {
+                        out.push(m);
+                    }
+                }
+                out
+            }
+            Body::ByName => Vec::new(),
+        })
+    }
+
+    /// Record `id` as a whole value: its size and the members printed.
+    pub fn struct_ty(&mut self, id: CId, span: Span) -> Result<Arc<StructTy>, Diagnostic> {
+        if let Some(s) = self.structs.get(&id) {
+            return Ok(Arc::clone(s));
+        }
+        let Some(size) = self.size_of(id, span)? else {
+            let name = self.name(id);
+            return Err(Diagnostic::error(span, format!("{name} has no known size"))
+                .with_label("incomplete type"));
+        };
+        let mut fields = Vec::new();
+        for m in self.fields(id, span)? {
+            fields.push(StructField {
+                name: m.name,
+                offset: m.bit_offset / 8,
+                bits: (m.bits != 0).then_some(((m.bit_offset % 8) as u8, m.bits)),
+                ty: self.field_ty(m.ty, span)?,
+            });
+        }
+        let s = Arc::new(StructTy {
+            name: self.name(id),
+            size,
+            fields,
+            c_type: id,
+        });
+        self.structs.insert(id, Arc::clone(&s));
+        Ok(s)
+    }
+
+    /// How a member of type `id` is held inside a whole struct (see
+    /// [`StructField::ty`]).
+    fn field_ty(&mut self, id: CId, span: Span) -> Result<Ty, Diagnostic> {
+        self.resolve(id, span)?;
+        Ok(match self.get(id).clone() {
+            CType::Array { elem, len } if self.is_byte(elem) => Ty::Str { cap: len },
+            CType::Array { elem, len } => Ty::Array {
+                elem: Box::new(self.field_ty(elem, span)?),
+                len,
+            },
+            CType::Record(_) => Ty::Struct(self.struct_ty(id, span)?),
+            // Function pointers are pointers to `void`.
+            CType::Void | CType::Func | CType::Float { .. } | CType::Lang(_) => Ty::None,
+            _ => self.value_ty(id, false).unwrap_or(Ty::None),
         })
     }
 

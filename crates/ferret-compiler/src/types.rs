@@ -71,6 +71,9 @@ pub enum Ty {
     CgroupPath {
         filter: String,
     },
+    /// A C struct or union read whole (`*ptr`, `curtask->se`), its bytes as
+    /// in C; printed as a record of its members.
+    Struct(Arc<StructTy>),
     /// Statements and functions that produce no value.
     None,
 }
@@ -109,6 +112,7 @@ impl Ty {
             Ty::Tuple(elems) => tuple_layout(elems).1,
             Ty::Record(fields) => record_layout(fields).1,
             Ty::Buffer { cap } => 8 + align8(*cap),
+            Ty::Struct(s) => s.size,
             Ty::Array { elem, len } => elem.elem_size() * len,
             Ty::Inet => 24,
             Ty::None => 0,
@@ -120,6 +124,7 @@ impl Ty {
         match self {
             Ty::Int { bytes, .. } => u32::from(*bytes),
             Ty::Bool => 1,
+            Ty::Enum(e) => u32::from(e.bytes),
             other => other.size(),
         }
     }
@@ -252,6 +257,7 @@ impl Ty {
             Ty::Ptr(p) => p.name.to_string(),
             Ty::Enum(e) => format!("enum {}", e.name),
             Ty::CgroupPath { .. } => "cgroup_path".into(),
+            Ty::Struct(s) => s.name.clone(),
             Ty::None => "none".into(),
         }
     }
@@ -317,4 +323,40 @@ impl EnumTy {
             .find(|(value, _)| *value == v)
             .map(|(_, n)| n.as_str())
     }
+}
+
+/// A C struct or union held as a value: its bytes as in C, and the members
+/// user space prints.
+#[derive(Debug, Clone, Eq)]
+pub struct StructTy {
+    /// `struct sched_entity`, `union (anonymous)`.
+    pub name: String,
+    /// Bytes, as C's `sizeof`.
+    pub size: u32,
+    /// Members in declaration order, those of anonymous members in their
+    /// place, as bpftrace prints them.
+    pub fields: Vec<StructField>,
+    /// The struct's index in the compilation's table of C types.
+    pub c_type: u32,
+}
+
+impl PartialEq for StructTy {
+    /// The same C type; its layout follows.
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.size == other.size && self.c_type == other.c_type
+    }
+}
+
+/// One member of a [`StructTy`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StructField {
+    pub name: String,
+    /// Bytes from the start of the struct.
+    pub offset: u32,
+    /// A bitfield's (bit offset in the bytes at `offset`, width).
+    pub bits: Option<(u8, u8)>,
+    /// Its type, laid out as in C: integers, enums and pointers take their
+    /// C width, `Str { cap }` is a `char[cap]`, arrays are packed, and
+    /// `None` stands for what cannot be printed (floats).
+    pub ty: Ty,
 }

@@ -11,7 +11,7 @@ use ferret_compiler::{Attach, CompiledProgram, EventKind, FixedTarget, Options, 
 use ferret_syntax::{SourceFile, parse};
 use vm::{Machine, build_for, run, u64_at};
 
-/// Byte offsets in the fixture's `struct task_struct` (80 bytes).
+/// Byte offsets in the fixture's `struct task_struct` (88 bytes).
 mod task {
     pub const PID: usize = 0;
     pub const COMM: usize = 4;
@@ -26,12 +26,15 @@ mod task {
     pub const UNION: usize = 72;
     /// `struct inner { short x; } in;`
     pub const INNER: usize = 76;
-    pub const SIZE: u32 = 80;
+    pub const LEADER: usize = 80;
+    pub const SIZE: u32 = 88;
 }
 
 /// Where the parent task lives in kernel memory (the current task is at
 /// `vm::TASK`).
 const PARENT_AT: usize = vm::TASK + 512;
+/// Where the thread group leader lives.
+const LEADER_AT: usize = vm::TASK + 1024;
 
 fn btf() -> Btf {
     let mut b = BtfBuilder::new();
@@ -68,11 +71,24 @@ fn btf() -> Btf {
             ("arr", arr, 320, 0),
             ("", anon, 576, 0),
             ("in", inner, 608, 0),
+            ("group_leader", task_ptr, 640, 0),
         ],
     );
     assert_eq!(task, task_id);
-    // A raw tracepoint `ev(struct task_struct *p, int n)`.
+    // A raw tracepoint `sk_ev(struct sock *sk, struct task_struct *t)`.
+    let sock_id = b.next_id() + 1;
+    let sock_ptr = b.ptr(sock_id);
+    let sock = b.struct_type("sock", 8, false, &[("sk_hash", uint, 0, 0)]);
+    assert_eq!(sock, sock_id);
     let void_ptr = b.ptr(0);
+    let sk_proto = b.func_proto(
+        0,
+        &[("__data", void_ptr), ("sk", sock_ptr), ("t", task_ptr)],
+    );
+    b.func("__probestub_sk_ev", sk_proto);
+    let sk_proto_ptr = b.ptr(sk_proto);
+    b.typedef("btf_trace_sk_ev", sk_proto_ptr);
+    // A raw tracepoint `ev(struct task_struct *p, int n)`.
     let proto = b.func_proto(0, &[("__data", void_ptr), ("p", task_ptr), ("n", int)]);
     b.func("__probestub_ev", proto);
     let proto_ptr = b.ptr(proto);
@@ -105,7 +121,9 @@ fn build(src: &str) -> CompiledProgram {
 fn machine(prog: &CompiledProgram) -> Machine {
     let mut m = Machine::new(prog, 1);
     let parent = m.kernel_addr(PARENT_AT);
+    let leader = m.kernel_addr(LEADER_AT);
     let mem = &mut m.kernel_mem[vm::TASK..];
+    mem[task::LEADER..task::LEADER + 8].copy_from_slice(&leader.to_le_bytes());
     mem[task::PID..task::PID + 4].copy_from_slice(&(-5i32).to_le_bytes());
     mem[task::COMM..task::COMM + 6].copy_from_slice(b"worker");
     mem[task::PARENT..task::PARENT + 8].copy_from_slice(&parent.to_le_bytes());
@@ -121,6 +139,9 @@ fn machine(prog: &CompiledProgram) -> Machine {
     mem[task::UNION..task::UNION + 4].copy_from_slice(&0x0002_0001u32.to_le_bytes());
     mem[task::INNER..task::INNER + 2].copy_from_slice(&(-2i16).to_le_bytes());
     m.kernel_mem[PARENT_AT..PARENT_AT + 4].copy_from_slice(&77i32.to_le_bytes());
+    m.kernel_mem[PARENT_AT + task::COMM..PARENT_AT + task::COMM + 6].copy_from_slice(b"parent");
+    m.kernel_mem[LEADER_AT..LEADER_AT + 4].copy_from_slice(&66i32.to_le_bytes());
+    m.kernel_mem[LEADER_AT + task::COMM..LEADER_AT + task::COMM + 6].copy_from_slice(b"leader");
     m
 }
 
@@ -420,4 +441,219 @@ fn integer_arrays_read_whole() {
     let ev = &m.events[0];
     let values: Vec<i64> = (0..4).map(|i| u64_at(ev, 8 + 8 * i) as i64).collect();
     assert_eq!(values, [10, 20, 30, 40]);
+}
+
+#[test]
+fn task_shorthands_walk_to_the_parent_and_the_leader() {
+    let got = printed(
+        r#"begin { printf("%d %s %d %s %d %s\n", ppid, pcomm, leader_tid(), leader_comm,
+                          ppid(curtask->group_leader), pcomm(curtask)); }"#,
+    );
+    let vals: Vec<&Arg> = got.iter().map(|(a, _)| a).collect();
+    assert_eq!(
+        vals,
+        [
+            &Arg::Int(77),
+            &Arg::Str("parent".into()),
+            &Arg::Int(66),
+            &Arg::Str("leader".into()),
+            // The leader's fixture has no parent: a null pointer read as 0.
+            &Arg::Int(0),
+            &Arg::Str("parent".into()),
+        ]
+    );
+    // `task.real_parent.pid` is a pid_t, as in bpftrace.
+    assert_eq!(
+        got[0].1,
+        Ty::Int {
+            bytes: 4,
+            signed: true
+        }
+    );
+}
+
+#[test]
+fn sizeof_members_is_their_c_size() {
+    assert_eq!(
+        ints(
+            r#"begin { printf("%d %d %d %d %d %d\n", sizeof(curtask->st), sizeof(curtask->comm),
+                 sizeof(curtask->in), sizeof(curtask->arr[0]), sizeof(*curtask),
+                 sizeof(SLEEPING)); }"#
+        ),
+        [4, 16, 2, 8, i64::from(task::SIZE), 4]
+    );
+}
+
+/// The event of `src`'s one `print(value)`, the value's type, and the
+/// machine it ran on.
+fn printed_value(src: &str) -> (Vec<u8>, Ty, Machine) {
+    let prog = build(src);
+    let mut m = machine(&prog);
+    run(&mut m, &prog, 0, &mut vm::record()).unwrap_or_else(|e| panic!("{src}: {e}"));
+    assert_eq!(m.events.len(), 1, "{src}: one event");
+    let ev = m.events[0].clone();
+    assert_eq!(u64_at(&ev, 0) as u32, EventKind::PrintValue as u32);
+    (ev, prog.print_values[0].clone(), m)
+}
+
+#[test]
+fn whole_structs_are_their_bytes_with_their_members() {
+    let (ev, ty, m) = printed_value("begin { print(*curtask); }");
+    let Ty::Struct(s) = ty else {
+        panic!("a struct value: {ty:?}");
+    };
+    assert_eq!(
+        (s.name.as_str(), s.size),
+        ("struct task_struct", task::SIZE)
+    );
+    /// A member's name, byte offset and bitfield.
+    type Member<'a> = (&'a str, u32, Option<(u8, u8)>);
+    let fields: Vec<Member> = s
+        .fields
+        .iter()
+        .map(|f| (f.name.as_str(), f.offset, f.bits))
+        .collect();
+    // The anonymous union's members take its place.
+    assert_eq!(
+        fields,
+        [
+            ("pid", 0, None),
+            ("comm", 4, None),
+            ("real_parent", 24, None),
+            ("flags", 32, Some((0, 3))),
+            ("prio", 32, Some((3, 5))),
+            ("sflag", 33, Some((0, 4))),
+            ("st", 36, None),
+            ("arr", 40, None),
+            ("a", 72, None),
+            ("b", 72, None),
+            ("in", 76, None),
+            ("group_leader", 80, None),
+        ]
+    );
+    assert_eq!(s.fields[1].ty, Ty::Str { cap: 16 });
+    assert!(matches!(&s.fields[10].ty, Ty::Struct(inner) if inner.name == "struct inner"));
+    // The event carries the task's bytes as they are in memory.
+    let at = vm::TASK;
+    assert_eq!(
+        &ev[8..8 + task::SIZE as usize],
+        &m.kernel_mem[at..at + task::SIZE as usize]
+    );
+}
+
+#[test]
+fn members_of_struct_values_read_from_the_programs_memory() {
+    let got = printed(
+        r#"begin { $t = *curtask; $i = curtask->in; @s = *curtask->real_parent;
+                   printf("%d %s %d %d %d %d %d\n", $t.pid, $t.comm, $t.in.x, $i.x, $t->flags,
+                          $t.arr[2], @s.pid); }"#,
+    );
+    let vals: Vec<&Arg> = got.iter().map(|(a, _)| a).collect();
+    assert_eq!(
+        vals,
+        [
+            &Arg::Int(-5),
+            &Arg::Str("worker".into()),
+            &Arg::Int(-2),
+            &Arg::Int(-2),
+            &Arg::Int(5),
+            &Arg::Int(30),
+            &Arg::Int(77),
+        ]
+    );
+}
+
+#[test]
+fn structs_as_map_keys_and_values() {
+    let prog = build("begin { @v = curtask->in; @k[curtask->in] = 3; }");
+    let mut m = machine(&prog);
+    run(&mut m, &prog, 0, &mut vm::record()).expect("runs");
+    // `struct inner` is 2 bytes, padded with zeros to 8.
+    let inner = [(-2i16).to_le_bytes().as_slice(), &[0; 6]].concat();
+    let symbol = |name: &str| {
+        let map = prog.maps.iter().find(|m| m.name == name).expect("the map");
+        map.symbol.clone()
+    };
+    assert_eq!(m.entries(&symbol("@v"), 0)[0].1, inner);
+    assert_eq!(m.entries(&symbol("@k"), 0)[0].0, inner);
+    assert!(prog.maps.iter().any(|m| m.name == "@v"
+        && matches!(&m.kind, ferret_compiler::MapKind::Plain(Ty::Struct(s)) if s.name == "struct inner")));
+}
+
+#[test]
+fn a_struct_too_large_to_hold_is_an_error() {
+    let errors = compile_errors(
+        "struct big { char x[20000]; } begin { print(*(struct big *)curtask); }",
+        &target(),
+    );
+    assert_eq!(
+        errors,
+        ["struct big is 20000 bytes, too large to hold as a value (at most 16384)"]
+    );
+}
+
+#[test]
+fn addresses_of_variables() {
+    let got = printed(
+        r#"begin { $a = -7; $p = &$a; $s = "hey"; $c = (int8 *)&$s; $t = (1, 22);
+                   $u = *curtask; $q = &$u;
+                   printf("%d %c%c %d %d\n", *$p, *$c, *($c + 1), (*(&$t)).1, $q->in.x); }"#,
+    );
+    let vals: Vec<&Arg> = got.iter().map(|(a, _)| a).collect();
+    assert_eq!(
+        vals,
+        [
+            &Arg::Int(-7),
+            &Arg::Int(i64::from(b'h')),
+            &Arg::Int(i64::from(b'e')),
+            &Arg::Int(22),
+            &Arg::Int(-2),
+        ]
+    );
+    let typed = printed(r#"begin { $a = (int16)1; printf("%d\n", &$a); }"#);
+    assert!(matches!(&typed[0].1, Ty::Ptr(p) if &*p.name == "int16 *"));
+}
+
+#[test]
+fn socket_cookie_passes_the_argument_the_verifier_typed() {
+    let prog = build("rawtracepoint:sk_ev { @[socket_cookie(args.sk)] = count(); }");
+    let insns = &prog.programs[0].insns;
+    let call = insns
+        .iter()
+        .position(|i| *i == ferret_bpf::Insn::call(ferret_bpf::insn::helper::GET_SOCKET_COOKIE))
+        .expect("calls bpf_get_socket_cookie");
+    // r1 comes straight from the context: the first argument after
+    // `__data`, no probe_read in between.
+    assert_eq!(
+        insns[call - 1],
+        ferret_bpf::Insn::load(
+            ferret_bpf::Size::DW,
+            ferret_bpf::Reg::R1,
+            ferret_bpf::Reg::R1,
+            0
+        )
+    );
+    let errors = compile_errors(
+        "rawtracepoint:sk_ev { $s = args.sk; @ = socket_cookie($s); }",
+        &target(),
+    );
+    assert_eq!(
+        errors,
+        ["socket_cookie() takes the socket as the probe's argument: socket_cookie(args.NAME)"]
+    );
+    let errors = compile_errors(
+        "rawtracepoint:sk_ev { @ = socket_cookie(args.t); }",
+        &target(),
+    );
+    assert_eq!(
+        errors,
+        [
+            "socket_cookie() only supports 'struct sock *' as the argument (struct task_struct * provided)"
+        ]
+    );
+    let errors = compile_errors("tracepoint:test:typed { @ = socket_cookie(0); }", &target());
+    assert_eq!(
+        errors,
+        ["socket_cookie() cannot be used in tracepoint probes"]
+    );
 }

@@ -34,6 +34,9 @@ pub struct Symbolizer {
     pub cgroups: crate::cgroups::CgroupPaths,
     /// User-space stacks and symbols.
     pub user: crate::usyms::UserSymbols,
+    /// bpftrace's `str_trunc_trailer`, also shown after a char array member
+    /// with no NUL in it.
+    pub trailer: String,
 }
 
 impl Symbolizer {
@@ -50,6 +53,7 @@ impl Symbolizer {
             truncated: None,
             cgroups: crate::cgroups::CgroupPaths::default(),
             user: Default::default(),
+            trailer: "..".into(),
         }
     }
 
@@ -57,6 +61,7 @@ impl Symbolizer {
     pub fn configured(mut self, opts: &Options) -> Self {
         self.stack_mode = opts.stack_mode;
         self.max_strlen = opts.max_strlen as usize;
+        self.trailer = opts.str_trunc_trailer.clone();
         self.truncated = (opts.max_strlen < 1024).then(|| {
             (
                 opts.max_strlen as usize,
@@ -275,8 +280,78 @@ pub fn value(bytes: &[u8], off: usize, ty: &Ty, sym: &mut Symbolizer) -> Value {
                 .describe(u64_at(bytes, off), filter)
                 .into_bytes(),
         ),
+        Ty::Struct(s) => Value::Record(
+            s.fields
+                .iter()
+                .map(|f| {
+                    let at = off + f.offset as usize;
+                    let v = match f.bits {
+                        Some((shift, width)) => bitfield(bytes, at, shift, width, &f.ty, sym),
+                        None => c_value(bytes, at, &f.ty, sym),
+                    };
+                    (f.name.clone(), v)
+                })
+                .collect(),
+        ),
         Ty::None => Value::None,
     }
+}
+
+/// Decodes a value laid out as in C (a struct's member, an element of a C
+/// array): scalars take their C width, strings are `char[cap]`.
+fn c_value(bytes: &[u8], off: usize, ty: &Ty, sym: &mut Symbolizer) -> Value {
+    match ty {
+        Ty::Str { cap } => {
+            let s = bytes.get(off..off + *cap as usize).unwrap_or_default();
+            match s.iter().position(|&b| b == 0) {
+                Some(n) => Value::Str(s[..n].to_vec()),
+                // A full array is shown cut short, as bpftrace does.
+                None => Value::Str([s, sym.trailer.as_bytes()].concat()),
+            }
+        }
+        Ty::Array { elem, len } => {
+            let width = elem.elem_size() as usize;
+            Value::Array(
+                (0..*len as usize)
+                    .map(|i| c_value(bytes, off + i * width, elem, sym))
+                    .collect(),
+            )
+        }
+        Ty::Struct(_) | Ty::None => value(bytes, off, ty, sym),
+        scalar => {
+            // Only its own bytes: the next member's must not leak in.
+            let width = scalar.elem_size().min(8) as usize;
+            let mut word = [0u8; 8];
+            if let Some(b) = bytes.get(off..off + width) {
+                word[..width].copy_from_slice(b);
+            }
+            value(&word, 0, scalar, sym)
+        }
+    }
+}
+
+/// A bitfield member: `width` bits from bit `shift` of the bytes at `off`,
+/// unsigned as bpftrace reads them, then shown as the member's type.
+fn bitfield(
+    bytes: &[u8],
+    off: usize,
+    shift: u8,
+    width: u8,
+    ty: &Ty,
+    sym: &mut Symbolizer,
+) -> Value {
+    let mut word = [0u8; 8];
+    let avail = bytes.len().saturating_sub(off).min(8);
+    if let Some(b) = bytes.get(off..off + avail) {
+        word[..avail].copy_from_slice(b);
+    }
+    let raw = u64::from_le_bytes(word) >> shift;
+    let v = if width >= 64 {
+        raw
+    } else {
+        raw & ((1u64 << width) - 1)
+    };
+    value(&v.to_le_bytes(), 0, ty, sym)
 }
 
 /// A user map read from the kernel: (key, per-CPU values or one value).
@@ -432,5 +507,85 @@ mod tests {
         let raw = vec![(vec![0; 8], vec![cpu(5, 1), cpu(0, 0)])];
         let dump = map_dump(&info, raw, &mut Symbolizer::new(None));
         assert_eq!(dump.entries[0].value, MapValue::Min(5));
+    }
+
+    #[test]
+    fn structs_decode_member_by_member_in_c_layout() {
+        use ferret_compiler::types::{StructField, StructTy};
+        use std::sync::Arc;
+        let field = |name: &str, offset, bits, ty| StructField {
+            name: name.into(),
+            offset,
+            bits,
+            ty,
+        };
+        let int = |bytes, signed| Ty::Int { bytes, signed };
+        let inner = Arc::new(StructTy {
+            name: "struct inner".into(),
+            size: 2,
+            fields: vec![field("x", 0, None, int(2, true))],
+            c_type: 1,
+        });
+        let outer = Ty::Struct(Arc::new(StructTy {
+            name: "struct outer".into(),
+            size: 16,
+            fields: vec![
+                field("a", 0, None, int(1, false)),
+                // A signed bitfield reads unsigned, as in bpftrace.
+                field("b", 1, Some((2, 3)), int(4, true)),
+                field("name", 2, None, Ty::Str { cap: 4 }),
+                field("in", 6, None, Ty::Struct(inner)),
+                field(
+                    "arr",
+                    8,
+                    None,
+                    Ty::Array {
+                        elem: Box::new(int(2, false)),
+                        len: 2,
+                    },
+                ),
+                field("p", 12, None, Ty::None),
+            ],
+            c_type: 0,
+        }));
+        let bytes = [
+            0xff,
+            0b0001_1100,
+            b'a',
+            b'b',
+            b'c',
+            b'd',
+            0xfe,
+            0xff,
+            1,
+            0,
+            2,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ];
+        let mut sym = Symbolizer::new(None);
+        let record = |fields: Vec<(&str, Value)>| {
+            Value::Record(
+                fields
+                    .into_iter()
+                    .map(|(n, v)| (n.to_string(), v))
+                    .collect(),
+            )
+        };
+        assert_eq!(
+            value(&bytes, 0, &outer, &mut sym),
+            record(vec![
+                ("a", Value::UInt(255)),
+                ("b", Value::Int(7)),
+                // No NUL in the array: shown cut short.
+                ("name", Value::Str(b"abcd..".to_vec())),
+                ("in", record(vec![("x", Value::Int(-2))])),
+                ("arr", Value::Array(vec![Value::UInt(1), Value::UInt(2)])),
+                ("p", Value::None),
+            ])
+        );
     }
 }

@@ -283,18 +283,18 @@ fn unknown_member_suggests_a_close_one() {
 }
 
 #[test]
-fn arrow_on_a_struct_says_use_a_dot() {
+fn arrow_on_a_struct_is_a_dot() {
     btf!();
-    check_error(
-        "begin { print(curtask->se->vruntime); }",
-        "stdin:1:28: error: '->' needs a pointer, but this is a struct sched_entity
-  |
-1 | begin { print(curtask->se->vruntime); }
-  |                            ^^^^^^^^ not a pointer
-  |
-  = help: use '.' to reach a member of a struct: .vruntime
-",
+    // As in bpftrace, `->` is another spelling of `.`.
+    let out = run(
+        &[
+            "-q",
+            "-e",
+            "begin { printf(\"%d\\n\", curtask->se->load.weight == curtask.se.load.weight); }",
+        ],
+        None,
     );
+    assert_eq!(out.ok(), "1\n\n\n");
 }
 
 #[test]
@@ -313,16 +313,16 @@ fn member_of_an_integer_says_cast_it() {
 }
 
 #[test]
-fn whole_struct_reads_are_refused() {
+fn a_struct_too_large_to_hold_is_refused() {
     btf!();
     check_error(
-        "begin { @x = curtask->se; }",
-        "stdin:1:14: error: cannot read a whole struct sched_entity
+        "struct big { char x[20000]; } begin { @x = *(struct big *)curtask; }",
+        "stdin:1:44: error: struct big is 20000 bytes, too large to hold as a value (at most 16384)
   |
-1 | begin { @x = curtask->se; }
-  |              ^^^^^^^^^^^ a struct
+1 | struct big { char x[20000]; } begin { @x = *(struct big *)curtask; }
+  |                                            ^^^^^^^^^^^^^^^^^^^^^^ too large
   |
-  = help: read one of its members: expr.member
+  = help: read the members you need: expr.member
 ",
     );
 }
@@ -441,4 +441,216 @@ fn tracepoint_struct_pointer_fields_walk_user_memory() {
         |exe| run_trigger(exe, &["1.25"]),
     );
     assert_eq!(t.out.ok(), "1 250000000\n\n\n");
+}
+
+#[test]
+fn task_shorthands_name_the_parent() {
+    btf!();
+    let t = trace_child(
+        "ppid",
+        r#"tracepoint:sched:sched_switch /comm == str($1)/ {
+             printf("%d %s %d %s %d\n", ppid, pcomm, leader_tid == pid, leader_comm,
+                    ppid(curtask) == ppid());
+             exit();
+           }"#,
+        None,
+        // The shell forks the child (`; true` keeps it from exec'ing it in
+        // its own place), so the child's parent is the shell.
+        |exe| {
+            let script = format!("{} 0.2; true", exe.display());
+            run_trigger(Path::new("/bin/sh"), &["-c", &script])
+        },
+    );
+    assert_eq!(t.out.ok(), format!("{} sh 1 {} 1\n\n\n", t.pid, t.name));
+}
+
+/// `uname -snrvm` and the domain name, as the kernel's `struct new_utsname`
+/// has them.
+fn uname() -> [String; 6] {
+    // SAFETY: utsname is plain data, all zeros is a valid value.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is a valid, writable utsname.
+    assert_eq!(unsafe { libc::uname(&mut u) }, 0);
+    let text = |f: &[libc::c_char]| {
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    [
+        text(&u.sysname),
+        text(&u.nodename),
+        text(&u.release),
+        text(&u.version),
+        text(&u.machine),
+        text(&u.domainname),
+    ]
+}
+
+#[test]
+fn whole_structs_print_as_records() {
+    btf!();
+    let out = run(
+        &[
+            "-q",
+            "-e",
+            r#"begin {
+                 print(curtask->nsproxy->uts_ns->name);
+                 $cred = *curtask->cred;
+                 @uid = $cred.uid;
+                 @by_uid[curtask->cred->euid] = 1;
+                 printf("%d\n", $cred.euid.val == uid);
+               }"#,
+        ],
+        None,
+    );
+    let [sysname, nodename, release, version, machine, domainname] = uname();
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    assert_eq!(
+        out.ok(),
+        format!(
+            "{{ .sysname = {sysname}, .nodename = {nodename}, .release = {release}, \
+             .version = {version}, .machine = {machine}, .domainname = {domainname} }}\n\
+             1\n\n\n\
+             @by_uid[{{ .val = {uid} }}]: 1\n\
+             @uid: {{ .val = {uid} }}\n"
+        )
+    );
+}
+
+#[test]
+fn whole_structs_in_json_are_objects() {
+    btf!();
+    let out = run(
+        &[
+            "-q",
+            "-f",
+            "json",
+            "-e",
+            "begin { print(curtask->nsproxy->uts_ns->name); @uid = curtask->cred->uid; }",
+        ],
+        None,
+    );
+    let [sysname, nodename, release, version, machine, domainname] = uname();
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    let lines = out.stdout_lines();
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "{{\"type\": \"value\", \"data\": {{\"sysname\": \"{sysname}\", \"nodename\": \
+                 \"{nodename}\", \"release\": \"{release}\", \"version\": \"{version}\", \
+                 \"machine\": \"{machine}\", \"domainname\": \"{domainname}\"}}}}"
+            ),
+            format!("{{\"type\": \"map\", \"data\": {{\"@uid\": {{\"val\": {uid}}}}}}}"),
+        ]
+    );
+}
+
+#[test]
+fn addresses_of_variables_read_back() {
+    btf!();
+    let out = run(
+        &[
+            "-q",
+            "-e",
+            r#"struct foo { unsigned long long x_0:1; unsigned long long x_1:1;
+                          unsigned long long x_2:2; }
+               begin {
+                 $a = 1; $b = &$a; print(($b, *$b));
+                 $t = (1, "hello", 2); print(*(&$t));
+                 $s = "hello"; $c = (int8 *)&$s; printf("%c %c\n", *$c, *++$c);
+                 $val = (uint64)0x1e; $f = *(struct foo *)(&$val); print($f);
+               }"#,
+        ],
+        None,
+    );
+    let text = out.ok();
+    let lines: Vec<&str> = text.lines().collect();
+    let (addr, rest) = lines[0]
+        .strip_prefix("(0x")
+        .and_then(|l| l.split_once(", "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(u64::from_str_radix(addr, 16).is_ok(), "{text}");
+    assert_eq!(rest, "1)");
+    assert_eq!(
+        lines[1..],
+        [
+            "(1, hello, 2)",
+            "h e",
+            "{ .x_0 = 0, .x_1 = 1, .x_2 = 3 }",
+            "",
+            ""
+        ]
+    );
+}
+
+#[test]
+fn socket_cookies_follow_one_socket() {
+    btf!();
+    let me = std::process::id().to_string();
+    let t = Tracer::start_prog(
+        &["-q"],
+        r#"rawtracepoint:inet_sock_set_state /pid == $1/ {
+             printf("%d %d %d\n", socket_cookie(args.sk), args.oldstate, args.newstate);
+           }"#,
+        &[&me],
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let client =
+        std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+    let (server, _) = listener.accept().expect("accept");
+    drop((client, server, listener));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = t.stop(libc::SIGINT);
+    let text = out.ok();
+    // TCP states: 1 ESTABLISHED, 2 SYN_SENT, 7 CLOSE.
+    let cookie_of = |from: &str, to: &str| {
+        text.lines()
+            .filter_map(|l| l.split_once(' '))
+            .find(|(_, states)| *states == format!("{from} {to}"))
+            .map(|(cookie, _)| cookie.parse::<u64>().expect("a number"))
+            .unwrap_or_else(|| panic!("no {from} -> {to} transition in {text}"))
+    };
+    let connecting = cookie_of("7", "2");
+    assert_ne!(connecting, 0);
+    assert_eq!(
+        cookie_of("2", "1"),
+        connecting,
+        "the client's socket keeps its cookie"
+    );
+}
+
+#[test]
+fn socket_cookie_outside_btf_typed_probes_is_refused() {
+    btf!();
+    check_error(
+        "tracepoint:sock:inet_sock_set_state { @ = socket_cookie(args.skaddr); }",
+        "stdin:1:43: error: socket_cookie() cannot be used in tracepoint probes
+  |
+1 | tracepoint:sock:inet_sock_set_state { @ = socket_cookie(args.skaddr); }
+  |                                           ^^^^^^^^^^^^^^^^^^^^^^^^^^ bpf_get_socket_cookie is not available here
+  |
+  = help: the kernel gives this helper only to BTF-typed programs: use a rawtracepoint probe with a socket argument, e.g. rawtracepoint:inet_sock_set_state { socket_cookie(args.sk) }
+",
+    );
+}
+
+#[test]
+fn task_shorthand_of_a_non_task_is_refused() {
+    btf!();
+    check_error(
+        "begin { print(ppid(cgroup)); }",
+        "stdin:1:20: error: ppid() takes a struct task_struct *, found uint64
+  |
+1 | begin { print(ppid(cgroup)); }
+  |                    ^^^^^^ not a task
+  |
+  = help: cast it: ppid((struct task_struct *)addr), or call ppid() for the current task
+",
+    );
 }

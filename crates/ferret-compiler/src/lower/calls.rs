@@ -16,9 +16,32 @@ use crate::types::{Ty, align8};
 
 /// Builtin variables, for "did you mean" help.
 const BUILTINS: &[&str] = &[
-    "pid", "tid", "uid", "gid", "comm", "nsecs", "elapsed", "cpu", "probe", "ncpus", "cgroup",
-    "rand", "kstack", "args", "retval", "func", "curtask", "ustack", "username", "arg0", "arg1",
+    "pid",
+    "tid",
+    "uid",
+    "gid",
+    "comm",
+    "nsecs",
+    "elapsed",
+    "cpu",
+    "probe",
+    "ncpus",
+    "cgroup",
+    "rand",
+    "kstack",
+    "args",
+    "retval",
+    "func",
+    "curtask",
+    "ustack",
+    "username",
+    "arg0",
+    "arg1",
     "cpid",
+    "ppid",
+    "pcomm",
+    "leader_tid",
+    "leader_comm",
 ];
 
 /// Functions, for "did you mean" help. (`cat` is left out: it would be
@@ -83,6 +106,7 @@ const FUNCTIONS: &[&str] = &[
     "ustack",
     "usym",
     "uaddr",
+    "socket_cookie",
 ];
 
 impl Lowerer<'_, '_> {
@@ -202,6 +226,11 @@ impl Lowerer<'_, '_> {
                 }
                 return Err(d);
             }
+            "ppid" | "pcomm" | "leader_tid" | "leader_comm" => {
+                return self
+                    .kernel_type_call(name, &[], expr)
+                    .unwrap_or_else(|| Ok(TVal::int(0)));
+            }
             "username" | "jiffies" | "numaid" | "probetype" => {
                 return self
                     .library_call(name, &[], expr)
@@ -223,7 +252,7 @@ impl Lowerer<'_, '_> {
         })
     }
 
-    fn probe_kind(&self) -> &'static str {
+    pub(super) fn probe_kind(&self) -> &'static str {
         match self.probe.attach {
             Attach::Begin => "begin",
             Attach::End => "end",
@@ -404,6 +433,9 @@ impl Lowerer<'_, '_> {
             }
         };
         if let Some(result) = self.library_call(name, args, expr) {
+            return result;
+        }
+        if let Some(result) = self.kernel_type_call(name, args, expr) {
             return result;
         }
         match name {

@@ -164,11 +164,16 @@ impl Lowerer<'_, '_> {
     /// Evaluates `e` for its type (and constant value) only: the code is
     /// thrown away and no memory stays allocated.
     pub fn dry_eval(&mut self, e: &Expr) -> Res<TVal> {
+        self.dry(|l| l.eval(e))
+    }
+
+    /// Runs `f` for what it finds out only, as [`Self::dry_eval`] does.
+    pub fn dry<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
         let saved_e = std::mem::take(&mut self.e);
         let saved = (self.stack_used, self.scratch_used, self.free_regs.clone());
         let discovering = self.g.discovering;
         self.g.discovering = true;
-        let r = self.eval(e);
+        let r = f(self);
         self.g.discovering = discovering;
         self.e = saved_e;
         (self.stack_used, self.scratch_used, self.free_regs) = saved;
@@ -473,10 +478,7 @@ impl Lowerer<'_, '_> {
                 Ok(TVal::new(v.val, ty))
             }
             UnaryOp::Deref => self.c_access(expr),
-            UnaryOp::AddrOf => Err(
-                Diagnostic::error(expr.span, "address-of is not supported yet")
-                    .with_label("not supported yet"),
-            ),
+            UnaryOp::AddrOf => self.address_of(inner, expr),
         }
     }
 

@@ -57,7 +57,13 @@ const SIGNALS: &[(&str, i32)] = &[
 ];
 
 /// `name() takes N arguments, M given` with the usage.
-fn arity(name: &str, args: &[Expr], expr: &Expr, n: RangeInclusive<usize>, usage: &str) -> Res<()> {
+pub(super) fn arity(
+    name: &str,
+    args: &[Expr],
+    expr: &Expr,
+    n: RangeInclusive<usize>,
+    usage: &str,
+) -> Res<()> {
     if n.contains(&args.len()) {
         return Ok(());
     }
@@ -100,7 +106,7 @@ fn wrong_type(e: &Expr, func: &str, want: &str, found: &Ty, usage: &str) -> Diag
 }
 
 /// A string literal argument, or an error naming the function.
-fn need_literal<'e>(e: &'e Expr, func: &str, usage: &str) -> Res<&'e [u8]> {
+pub(super) fn need_literal<'e>(e: &'e Expr, func: &str, usage: &str) -> Res<&'e [u8]> {
     literal_str(e).ok_or_else(|| {
         Diagnostic::error(e.span, format!("{func}() takes a string literal here"))
             .with_label("not a string literal")
@@ -865,9 +871,13 @@ impl Lowerer<'_, '_> {
             1..=1,
             "sizeof(expression) or sizeof(type)",
         )?;
+        if let Some(size) = self.c_object_size(&args[0])? {
+            return Ok(TVal::new(Val::Imm(i64::from(size)), Ty::U64));
+        }
         let ty = self.dry_eval(&args[0])?.ty;
         let size = match &ty {
             Ty::Int { bytes, .. } => u32::from(*bytes),
+            Ty::Enum(e) => u32::from(e.bytes),
             Ty::Bool => 1,
             Ty::Buffer { cap } => 8 + cap,
             Ty::MacAddr => 6,

@@ -40,6 +40,35 @@ enum Located {
     Value(TVal),
 }
 
+impl Located {
+    /// A struct value the program holds (`$s = *p; $s.a`) is a C object in
+    /// the program's own memory: its members are read through its address,
+    /// as kernel memory is.
+    fn local_struct(self) -> Located {
+        match self {
+            Located::Value(v) if matches!(v.val, Val::Mem(_)) => match &v.ty {
+                Ty::Struct(s) => {
+                    let ty = s.c_type;
+                    Located::Obj(Obj {
+                        addr: v,
+                        off: 0,
+                        ty,
+                        bits: None,
+                        user: false,
+                    })
+                }
+                _ => Located::Value(v),
+            },
+            other => other,
+        }
+    }
+}
+
+/// The largest struct held as a value: reading one and sending it (or
+/// storing it) takes twice its size of the program's 32 KiB of scratch
+/// memory.
+const MAX_STRUCT_VALUE: u32 = 16 * 1024;
+
 impl Lowerer<'_, '_> {
     /// `e.f`, `e->f`, `e[i]`, `*e`: the value of the C object they name.
     pub fn c_access(&mut self, expr: &Expr) -> Res<TVal> {
@@ -104,23 +133,11 @@ impl Lowerer<'_, '_> {
         self.tracepoint_arg(field, span)
     }
 
-    /// Follows pointers (`.` dereferences as `->` does, as in bpftrace) to
-    /// the record `base` names.
+    /// Follows pointers to the record `base` names: as in bpftrace, `.`
+    /// dereferences as `->` does, and `->` on a struct is `.`.
     fn record_of(&mut self, base: &Expr, field: &str, span: Span, arrow: bool) -> Res<Obj> {
-        let mut obj = match self.located(base)? {
-            Located::Obj(obj) => {
-                let is_record = matches!(self.g.ctypes.get(obj.ty), CType::Record(_));
-                if is_record && arrow {
-                    let name = self.g.ctypes.name(obj.ty);
-                    return Err(Diagnostic::error(
-                        span,
-                        format!("'->' needs a pointer, but this is a {name}"),
-                    )
-                    .with_label("not a pointer")
-                    .with_help(format!("use '.' to reach a member of a struct: .{field}")));
-                }
-                obj
-            }
+        let mut obj = match self.located(base)?.local_struct() {
+            Located::Obj(obj) => obj,
             Located::Value(v) => {
                 let Ty::Ptr(p) = &v.ty else {
                     let op = if arrow { "->" } else { "." };
@@ -297,6 +314,9 @@ impl Lowerer<'_, '_> {
     /// scalars, byte arrays strings.
     fn read_obj(&mut self, obj: Obj, span: Span) -> Res<TVal> {
         self.g.ctypes.resolve(obj.ty, span)?;
+        if let CType::Record(_) = self.g.ctypes.get(obj.ty) {
+            return self.read_struct(obj, span);
+        }
         let Some(ty) = self.g.ctypes.value_ty(obj.ty, obj.user) else {
             let name = self.g.ctypes.name(obj.ty);
             let d = Diagnostic::error(span, format!("cannot read a whole {name}"));
@@ -323,7 +343,8 @@ impl Lowerer<'_, '_> {
             self.release(obj.addr);
             return Ok(TVal::new(Val::Mem(place), Ty::Str { cap }));
         }
-        if let Ty::Array { .. } = ty {
+        // Integer arrays, and the language's own values behind `&$v`.
+        if !ty.is_scalar() {
             let size = ty.size();
             let place = self.alloc_mem(size, true);
             self.probe_read(place, size, &obj);
@@ -366,6 +387,61 @@ impl Lowerer<'_, '_> {
             None => {}
         }
         Ok(self.temp_from(Reg::R0, ty))
+    }
+
+    /// A whole struct or union, copied into the program's memory.
+    fn read_struct(&mut self, obj: Obj, span: Span) -> Res<TVal> {
+        let s = self.g.ctypes.struct_ty(obj.ty, span)?;
+        if s.size > MAX_STRUCT_VALUE {
+            return Err(Diagnostic::error(
+                span,
+                format!(
+                    "{} is {} bytes, too large to hold as a value (at most {MAX_STRUCT_VALUE})",
+                    s.name, s.size
+                ),
+            )
+            .with_label("too large")
+            .with_help("read the members you need: expr.member"));
+        }
+        let place = self.alloc_mem(s.size, false);
+        if s.size % 8 != 0 {
+            // The padding after the struct, so equal structs are equal keys.
+            let last = place.at(s.size / 8 * 8);
+            self.e
+                .push(Insn::store_imm(Size::DW, last.reg(), last.off16(), 0));
+        }
+        if s.size > 0 {
+            self.probe_read(place, s.size, &obj);
+        }
+        self.release(obj.addr);
+        Ok(TVal::new(Val::Mem(place), Ty::Struct(s)))
+    }
+
+    /// The size in C of what `expr` names when it is a member, an element
+    /// or a dereference (`sizeof(curtask->comm)` is 16, the string it reads
+    /// as is longer); `None` for other expressions.
+    pub fn c_object_size(&mut self, expr: &Expr) -> Res<Option<u32>> {
+        let names_object = match &expr.kind {
+            ExprKind::Field { expr: base, .. } => {
+                !matches!(&base.kind, ExprKind::Ident(n) if n == "args")
+            }
+            ExprKind::Index { .. }
+            | ExprKind::Unary {
+                op: UnaryOp::Deref, ..
+            } => true,
+            _ => false,
+        };
+        if !names_object {
+            return Ok(None);
+        }
+        let ty = self.dry(|l| match l.located(expr)? {
+            Located::Obj(obj) => Ok(Some(obj.ty)),
+            Located::Value(_) => Ok(None),
+        })?;
+        match ty {
+            Some(ty) => self.g.ctypes.size_of(ty, expr.span),
+            None => Ok(None),
+        }
     }
 
     /// Bytes a pointer of type `ty` steps over (`None` for non-pointers);
@@ -610,7 +686,7 @@ impl Lowerer<'_, '_> {
     }
 
     /// The BTF of the raw tracepoint being compiled, when it has one.
-    fn raw_tracepoint_btf(&mut self) -> Option<ferret_btf::RawTracepoint> {
+    pub(super) fn raw_tracepoint_btf(&mut self) -> Option<ferret_btf::RawTracepoint> {
         let Attach::RawTracepoint { event, .. } = &self.probe.attach else {
             return None;
         };

@@ -7,6 +7,7 @@ mod calls;
 mod decls;
 mod expr;
 mod funcs;
+mod kfuncs;
 mod kmem;
 mod loops;
 mod maps;
