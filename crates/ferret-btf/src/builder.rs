@@ -30,6 +30,7 @@ const KIND_VOLATILE: u32 = 9;
 const KIND_CONST: u32 = 10;
 const KIND_FUNC: u32 = 12;
 const KIND_FUNC_PROTO: u32 = 13;
+const KIND_VAR: u32 = 14;
 const KIND_ENUM64: u32 = 19;
 
 /// A member for [`BtfBuilder::struct_type`]: name, type, bit offset, and
@@ -195,6 +196,14 @@ impl BtfBuilder {
 
     pub fn func(&mut self, name: &str, proto: TypeId) -> TypeId {
         self.record(name, KIND_FUNC, 1, false, proto)
+    }
+
+    /// A global variable of type `ty`.
+    pub fn var(&mut self, name: &str, ty: TypeId) -> TypeId {
+        let id = self.record(name, KIND_VAR, 0, false, ty);
+        // Linkage: global.
+        self.words(&[1]);
+        id
     }
 
     /// The id the next type will get.

@@ -78,10 +78,12 @@ pub enum NameKind {
     /// Base types (`int`, `unsigned long`, `_Bool`) and floats.
     Int,
     Func,
+    /// Kernel variables (vmlinux BTF describes the per-CPU ones).
+    Var,
 }
 
 impl NameKind {
-    const ALL: usize = 6;
+    const ALL: usize = 7;
 
     fn slot(self) -> usize {
         self as usize
@@ -95,6 +97,7 @@ impl NameKind {
             NameKind::Typedef => kind == Kind::Typedef,
             NameKind::Int => matches!(kind, Kind::Int | Kind::Float),
             NameKind::Func => kind == Kind::Func,
+            NameKind::Var => kind == Kind::Var,
         }
     }
 }

@@ -88,6 +88,9 @@ fn btf() -> Btf {
     b.func("__probestub_sk_ev", sk_proto);
     let sk_proto_ptr = b.ptr(sk_proto);
     b.typedef("btf_trace_sk_ev", sk_proto_ptr);
+    // Per-CPU variables.
+    let ulong = b.int("unsigned long", 8, false);
+    b.var("process_counts", ulong);
     // A raw tracepoint `ev(struct task_struct *p, int n)`.
     let proto = b.func_proto(0, &[("__data", void_ptr), ("p", task_ptr), ("n", int)]);
     b.func("__probestub_ev", proto);
@@ -655,5 +658,69 @@ fn socket_cookie_passes_the_argument_the_verifier_typed() {
     assert_eq!(
         errors,
         ["socket_cookie() cannot be used in tracepoint probes"]
+    );
+}
+
+#[test]
+fn percpu_kaddr_is_the_variables_address_on_a_cpu() {
+    let prog = build(
+        r#"begin { printf("%d %d %d %d\n", *percpu_kaddr("process_counts"),
+                          *percpu_kaddr("process_counts", 1), percpu_kaddr("process_counts", 2),
+                          ((struct inner *)percpu_kaddr("process_counts", 1))->x); }"#,
+    );
+    // The load of the variable's address is left to the kernel.
+    assert!(
+        prog.programs[0]
+            .insns
+            .iter()
+            .any(|i| i.is_ld_imm64() && i.src == ferret_bpf::insn::BPF_PSEUDO_BTF_ID)
+    );
+    let mut m = machine(&prog);
+    m.ncpus = 2;
+    m.cpu = 0;
+    let at = |cpu: usize| vm::PERCPU + cpu * vm::PERCPU_STRIDE;
+    m.kernel_mem[at(0)..at(0) + 8].copy_from_slice(&41u64.to_le_bytes());
+    m.kernel_mem[at(1)..at(1) + 8].copy_from_slice(&(-3i64).to_le_bytes());
+    run(&mut m, &prog, 0, &mut vm::record()).expect("runs");
+    let ev = &m.events[0];
+    let vals: Vec<i64> = prog.printfs[0]
+        .args
+        .iter()
+        .map(|(off, _)| u64_at(ev, *off as usize) as i64)
+        .collect();
+    // Past the last CPU there is no address; the first short of CPU 1's
+    // value is -3.
+    assert_eq!(vals, [41, -3, 0, -3]);
+    assert_eq!(
+        compile_errors(r#"begin { @ = percpu_kaddr("proces_counts"); }"#, &target()),
+        ["could not resolve variable \"proces_counts\" from BTF"]
+    );
+}
+
+#[test]
+fn integers_dereference_as_kernel_uint64s() {
+    // kaddr() gives a kernel address even where pointers are user memory.
+    let src = r#"tracepoint:syscalls:sys_enter_test {
+                   printf("%d %d\n", *kaddr("avenrun"), *(kaddr("avenrun") + 8)); }"#;
+    let first = build(src.replace("kaddr(\"avenrun\")", "0").as_str());
+    let mut m = machine(&first);
+    let mut t = target();
+    t.symbols
+        .insert("avenrun".into(), m.kernel_addr(vm::PERCPU));
+    let prog = build_for(src, &t, &Options::default());
+    m.kernel_mem[vm::PERCPU..vm::PERCPU + 16]
+        .copy_from_slice(&[7u64.to_le_bytes(), 9u64.to_le_bytes()].concat());
+    run(&mut m, &prog, 0, &mut vm::record()).expect("runs");
+    let ev = &m.events[0];
+    let args = &prog.printfs[0].args;
+    assert_eq!(u64_at(ev, args[0].0 as usize), 7);
+    assert_eq!(u64_at(ev, args[1].0 as usize), 9);
+    assert!(
+        m.calls
+            .contains(&(ferret_bpf::insn::helper::PROBE_READ_KERNEL as u32))
+    );
+    assert!(
+        !m.calls
+            .contains(&(ferret_bpf::insn::helper::PROBE_READ_USER as u32))
     );
 }

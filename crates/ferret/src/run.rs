@@ -225,6 +225,11 @@ fn verifier_diagnostic(p: &ProgramInfo, log: &str) -> ferret_syntax::Diagnostic 
             d.with_help(
                 "a loop in this probe never ends: give it a condition that becomes false, or use unroll(N)",
             )
+        } else if said.contains("failed to find the address for kernel symbol") {
+            d.with_help(
+                "this kernel cannot give BPF programs the address of its variables: its symbol \
+                 table (/proc/kallsyms) has no data symbols (built without CONFIG_KALLSYMS_ALL)",
+            )
         } else if complex {
             d.with_help("the probe is too complex to verify: use fewer loop iterations or split it")
         } else {

@@ -654,3 +654,32 @@ fn task_shorthand_of_a_non_task_is_refused() {
 ",
     );
 }
+
+#[test]
+fn percpu_kaddr_reads_a_per_cpu_variable_or_says_why_not() {
+    btf!();
+    let out = run(
+        &[
+            "-q",
+            "-e",
+            r#"begin { printf("%d\n", *percpu_kaddr("process_counts", 0) > 0); }"#,
+        ],
+        None,
+    );
+    // The verifier finds the variable's address in kallsyms, which lists
+    // data symbols only on kernels built with CONFIG_KALLSYMS_ALL.
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").expect("kallsyms");
+    if kallsyms.lines().any(|l| l.ends_with(" process_counts")) {
+        assert_eq!(out.ok(), "1\n\n\n");
+    } else {
+        assert_eq!(out.code, Some(1), "{out:#?}");
+        assert!(
+            out.stderr.contains(
+                "help: this kernel cannot give BPF programs the address of its variables: its \
+                 symbol table (/proc/kallsyms) has no data symbols (built without \
+                 CONFIG_KALLSYMS_ALL)"
+            ),
+            "{out:#?}"
+        );
+    }
+}

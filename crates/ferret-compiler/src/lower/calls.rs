@@ -107,6 +107,7 @@ const FUNCTIONS: &[&str] = &[
     "usym",
     "uaddr",
     "socket_cookie",
+    "percpu_kaddr",
 ];
 
 impl Lowerer<'_, '_> {

@@ -514,11 +514,20 @@ impl Lowerer<'_, '_> {
             _ if signed => Ty::I64,
             _ => Ty::U64,
         };
+        // An address marked kernel or user (`kptr`, `kaddr`) stays so when
+        // moved (`kaddr("avenrun") + 8`).
+        let space = if matches!(op, BinOp::Add | BinOp::Sub) {
+            a.user.or(b.user)
+        } else {
+            None
+        };
         // Constant folding keeps literals cheap (`1 << 20`, `-1`).
         if let (Val::Imm(x), Val::Imm(y)) = (&a.val, &b.val)
             && let Some(v) = fold(op, *x, *y)
         {
-            return Ok(TVal::new(Val::Imm(v), result_ty));
+            let mut v = TVal::new(Val::Imm(v), result_ty);
+            v.user = space;
+            return Ok(v);
         }
         let a = self.owned(a);
         self.load_reg(&a, Reg::R0);
@@ -552,7 +561,9 @@ impl Lowerer<'_, '_> {
             BinOp::And | BinOp::Or => {}
         }
         self.store_back(&a, Reg::R0);
-        Ok(TVal::new(a.val, result_ty))
+        let mut v = TVal::new(a.val, result_ty);
+        v.user = space;
+        Ok(v)
     }
 
     /// r0 = r0 / r1 (or r0 % r1). eBPF's division is unsigned, so signed

@@ -891,7 +891,12 @@ impl Lowerer<'_, '_> {
         arity("kaddr", args, expr, 1..=1, usage)?;
         let name = String::from_utf8_lossy(need_literal(&args[0], "kaddr", usage)?).into_owned();
         match self.g.kernel_symbol(&name) {
-            Some(addr) => Ok(TVal::new(Val::Imm(addr as i64), Ty::U64)),
+            Some(addr) => {
+                // A kernel address, whatever memory the probe's pointers are in.
+                let mut v = TVal::new(Val::Imm(addr as i64), Ty::U64);
+                v.user = Some(false);
+                Ok(v)
+            }
             None => Err(Diagnostic::error(
                 args[0].span,
                 format!("kaddr(): no kernel symbol named '{name}'"),

@@ -1,15 +1,16 @@
 //! Functions and operators over C types: the task shorthands of
 //! bpftrace's standard library (`ppid`, `pcomm`, `leader_tid`,
 //! `leader_comm`, each also taking a `struct task_struct *`),
-//! `socket_cookie`, and `&$v`.
+//! `socket_cookie`, `percpu_kaddr`, and `&$v`.
 
 use ferret_bpf::insn::helper;
-use ferret_bpf::{Insn, Reg, Size};
+use ferret_bpf::{Insn, JmpOp, Reg, Size};
+use ferret_btf::NameKind;
 use ferret_syntax::Diagnostic;
 use ferret_syntax::ast::{Expr, ExprKind};
 
 use super::expr::Res;
-use super::funcs::arity;
+use super::funcs::{arity, need_literal};
 use super::{CTX_SLOT, Lowerer, SysMap, TVal, Val};
 use crate::program::{Attach, MapKind};
 use crate::types::Ty;
@@ -32,11 +33,76 @@ impl Lowerer<'_, '_> {
         args: &[Expr],
         expr: &Expr,
     ) -> Option<Res<TVal>> {
-        if name == "socket_cookie" {
-            return Some(self.socket_cookie(args, expr));
+        match name {
+            "socket_cookie" => return Some(self.socket_cookie(args, expr)),
+            "percpu_kaddr" => return Some(self.percpu_kaddr(args, expr)),
+            _ => {}
         }
         let (_, walk) = TASK_FIELDS.iter().find(|(n, _)| *n == name)?;
         Some(self.task_field(name, walk, args, expr))
+    }
+
+    /// `percpu_kaddr("sym"[, cpu])`: the address of a per-CPU kernel
+    /// variable on this CPU (or `cpu`, 0 past the last CPU), from
+    /// `bpf_this_cpu_ptr`/`bpf_per_cpu_ptr` on the variable's BTF id. As in
+    /// bpftrace it is a `uint64` in kernel memory: `*` reads 8 bytes, casts
+    /// give it a type.
+    fn percpu_kaddr(&mut self, args: &[Expr], expr: &Expr) -> Res<TVal> {
+        let usage = "percpu_kaddr(\"symbol\") or percpu_kaddr(\"symbol\", cpu)";
+        arity("percpu_kaddr", args, expr, 1..=2, usage)?;
+        let name = String::from_utf8_lossy(need_literal(&args[0], "percpu_kaddr", usage)?);
+        let btf = self.g.ctypes.btf().map_err(|why| {
+            Diagnostic::error(
+                args[0].span,
+                format!("percpu_kaddr() needs the kernel's BTF: {why}"),
+            )
+            .with_label("no kernel type information")
+        })?;
+        let Some(var) = btf.find(NameKind::Var, &name) else {
+            let mut d = Diagnostic::error(
+                args[0].span,
+                format!("could not resolve variable \"{name}\" from BTF"),
+            )
+            .with_label("no per-CPU variable of this name");
+            let names = btf.names(NameKind::Var);
+            d = match ferret_syntax::diag::closest(&name, names.iter().copied()) {
+                Some(best) => d.with_help(format!("did you mean \"{best}\"?")),
+                None => d.with_help("the kernel's BTF describes its per-CPU variables only"),
+            };
+            return Err(d);
+        };
+        let cpu = match args.get(1) {
+            Some(e) => Some(self.eval_int(e)?),
+            None => None,
+        };
+        if let Some(c) = cpu {
+            self.load_reg(&c, Reg::R2);
+            self.release(c);
+            self.narrow(Reg::R2, 4, false);
+            self.e.push2(Insn::ld_btf_id(Reg::R1, var));
+            self.e.push(Insn::call(helper::PER_CPU_PTR));
+        } else {
+            self.e.push2(Insn::ld_btf_id(Reg::R1, var));
+            self.e.push(Insn::call(helper::THIS_CPU_PTR));
+        }
+        // The verifier types the address as a pointer into the variable,
+        // which refuses the integer work the language allows on it; copied
+        // through memory with probe_read it is a plain integer.
+        let null = self.e.new_label();
+        self.e.jump_if_imm(JmpOp::Jeq, Reg::R0, 0, null);
+        let (spill, copy) = (self.alloc_mem(8, false), self.alloc_mem(8, false));
+        self.e
+            .push(Insn::store(Size::DW, spill.reg(), spill.off16(), Reg::R0));
+        self.addr_of(copy, Reg::R1);
+        self.e.push(Insn::mov64_imm(Reg::R2, 8));
+        self.addr_of(spill, Reg::R3);
+        self.e.push(Insn::call(helper::PROBE_READ_KERNEL));
+        self.e
+            .push(Insn::load(Size::DW, Reg::R0, copy.reg(), copy.off16()));
+        self.e.bind(null);
+        let mut v = self.temp_from(Reg::R0, Ty::U64);
+        v.user = Some(false);
+        Ok(v)
     }
 
     /// `socket_cookie(sk)`: `bpf_get_socket_cookie`, which takes a socket

@@ -103,15 +103,20 @@ impl Lowerer<'_, '_> {
                 expr: inner,
             } => {
                 let v = self.eval(inner)?;
-                let Ty::Ptr(p) = &v.ty else {
-                    return Err(Diagnostic::error(
-                        inner.span,
-                        format!("cannot dereference a {}", v.ty.describe()),
-                    )
-                    .with_label("not a pointer")
-                    .with_help("cast it to a pointer first, like *(uint32 *)addr"));
+                let ty = match &v.ty {
+                    Ty::Ptr(p) => p.target,
+                    // As in bpftrace, an integer is the address of a uint64.
+                    Ty::Int { .. } => self.g.ctypes.of_value(&Ty::U64),
+                    other => {
+                        return Err(Diagnostic::error(
+                            inner.span,
+                            format!("cannot dereference a {}", other.describe()),
+                        )
+                        .with_label("not a pointer")
+                        .with_help("cast it to a pointer first, like *(uint32 *)addr"));
+                    }
                 };
-                let (ty, user) = (p.target, self.reads_user(&v));
+                let user = self.reads_user(&v);
                 Ok(Located::Obj(Obj {
                     addr: v,
                     off: 0,

@@ -147,6 +147,11 @@ impl FakeMap {
 /// Where in [`Machine::kernel_mem`] the current task's `task_struct` is.
 pub const TASK: usize = 2048;
 
+/// Where CPU 0's copy of every per-CPU variable is (a BTF-id load gives its
+/// address); CPU `n`'s is `PERCPU_STRIDE * n` further.
+pub const PERCPU: usize = 256;
+pub const PERCPU_STRIDE: usize = 256;
+
 /// Bytes of memory map values live in; addresses inside it stay valid for
 /// the life of the machine.
 const ARENA_WORDS: usize = 1 << 19;
@@ -604,6 +609,13 @@ impl Machine {
             _ if id == helper::GET_CURRENT_CGROUP_ID as u32 => 0xc6,
             _ if id == helper::GET_STACKID as u32 => 7,
             _ if id == helper::GET_CURRENT_TASK as u32 => self.task_addr(),
+            _ if id == helper::PER_CPU_PTR as u32 => {
+                if a[1] >= u64::from(self.ncpus) {
+                    return 0;
+                }
+                a[0] + a[1] * PERCPU_STRIDE as u64
+            }
+            _ if id == helper::THIS_CPU_PTR as u32 => a[0] + u64::from(cpu) * PERCPU_STRIDE as u64,
             _ => self.fault(format!("unexpected helper {id}")),
         }
     }
@@ -650,6 +662,8 @@ stub!(h_ktime_boot, helper::KTIME_GET_BOOT_NS as u32);
 stub!(h_ringbuf_output, helper::RINGBUF_OUTPUT as u32);
 stub!(h_lookup_percpu, MAP_LOOKUP_PERCPU_ELEM);
 stub!(h_current_task, helper::GET_CURRENT_TASK as u32);
+stub!(h_per_cpu_ptr, helper::PER_CPU_PTR as u32);
+stub!(h_this_cpu_ptr, helper::THIS_CPU_PTR as u32);
 
 type Stub = fn(u64, u64, u64, u64, u64) -> u64;
 
@@ -681,6 +695,8 @@ const STUBS: &[(u32, Stub)] = &[
     (helper::GET_CURRENT_TASK as u32, h_current_task),
     (helper::LOOP as u32, h_loop),
     (helper::FOR_EACH_MAP_ELEM as u32, h_for_each),
+    (helper::PER_CPU_PTR as u32, h_per_cpu_ptr),
+    (helper::THIS_CPU_PTR as u32, h_this_cpu_ptr),
 ];
 
 fn encode(insns: &[Insn]) -> Vec<u8> {
@@ -715,6 +731,15 @@ fn interpreted(machine: &Machine, prog: &CompiledProgram, index: usize) -> Vec<I
         if insn.is_ld_imm64() && insn.src == ferret_bpf::insn::BPF_PSEUDO_FUNC {
             let target = (at as i64 + 1 + i64::from(insn.imm)) as u64 + prologue.len() as u64;
             let [lo, hi] = Insn::ld_imm64(Reg(insn.dst), FUNC_BASE + target);
+            insns[at] = lo;
+            insns[at + 1] = hi;
+        }
+    }
+    // Kernel variables (`ld_imm64` of a BTF id) are at PERCPU.
+    let percpu = machine.kernel_addr(PERCPU);
+    for at in 0..insns.len() {
+        if insns[at].is_ld_imm64() && insns[at].src == ferret_bpf::insn::BPF_PSEUDO_BTF_ID {
+            let [lo, hi] = Insn::ld_imm64(Reg(insns[at].dst), percpu);
             insns[at] = lo;
             insns[at + 1] = hi;
         }
