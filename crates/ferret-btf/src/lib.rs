@@ -329,15 +329,25 @@ impl Btf {
 
     /// Every name of a family, for suggestions.
     pub fn names(&self, kind: NameKind) -> Vec<&str> {
-        let mut all: Vec<&str> = self
-            .name_index(kind)
-            .ids()
-            .map(|id| self.name_of(id))
-            .collect();
+        let mut all = self.own_names(kind);
         if let Some(base) = &self.base {
             all.extend(base.names(kind));
         }
         all
+    }
+
+    /// The names of a family among this BTF's own types (a module's, not
+    /// its base's).
+    pub fn own_names(&self, kind: NameKind) -> Vec<&str> {
+        self.name_index(kind)
+            .ids()
+            .map(|id| self.name_of(id))
+            .collect()
+    }
+
+    /// Whether type `id` is one of this BTF's own (not its base's).
+    pub fn owns(&self, id: TypeId) -> bool {
+        id >= self.first_id
     }
 
     fn name_index(&self, kind: NameKind) -> &NameIndex {
@@ -697,10 +707,11 @@ impl Btf {
         })
     }
 
-    /// Every raw tracepoint event the BTF describes, sorted.
+    /// Every raw tracepoint event the BTF describes, sorted (a module's
+    /// own, not its base's).
     pub fn raw_tracepoints(&self) -> Vec<String> {
         let mut out: Vec<String> = self
-            .names(NameKind::Typedef)
+            .own_names(NameKind::Typedef)
             .into_iter()
             .filter_map(|n| n.strip_prefix("btf_trace_"))
             .map(str::to_string)

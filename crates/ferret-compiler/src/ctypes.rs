@@ -21,6 +21,19 @@ use crate::types::{EnumTy, PtrTy, StructField, StructTy, Ty, align8};
 /// An index into [`CTypes`].
 pub(crate) type CId = u32;
 
+/// Which BTF a kernel type is from: 0 is vmlinux's, `n` the `n`-th
+/// module's a program used.
+pub(crate) type BtfSrc = u16;
+
+/// A type in one of the kernel's BTFs. A module's BTF is split on top of
+/// vmlinux's: its ids below its own are vmlinux's types, and are always
+/// referred to as such (see [`CTypes::norm`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct BtfRef {
+    pub src: BtfSrc,
+    pub id: TypeId,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) enum CType {
     Void,
@@ -59,7 +72,7 @@ pub(crate) enum Body {
     /// Known by name only (a forward declaration, a cast's target): found
     /// when first needed, in the script's definitions, then in BTF.
     ByName,
-    Btf(TypeId),
+    Btf(BtfRef),
     Script {
         size: u32,
         align: u32,
@@ -87,8 +100,11 @@ const NO_BTF_HELP: &str = "kernel types come from /sys/kernel/btf/vmlinux (kerne
 pub(crate) struct CTypes<'t> {
     target: &'t dyn Target,
     btf: Option<Result<&'t Btf, String>>,
+    /// Modules' BTFs a program used, by module name: source `n` is
+    /// `modules[n - 1]`.
+    modules: Vec<(String, &'t Btf)>,
     types: Vec<CType>,
-    from_btf: HashMap<TypeId, CId>,
+    from_btf: HashMap<BtfRef, CId>,
     /// The script's definitions: `struct S`, `union U`, `enum E`, typedef
     /// names.
     script: HashMap<String, CId>,
@@ -159,6 +175,7 @@ impl<'t> CTypes<'t> {
         Self {
             target,
             btf: None,
+            modules: Vec::new(),
             types: Vec::new(),
             from_btf: HashMap::new(),
             script: HashMap::new(),
@@ -174,6 +191,61 @@ impl<'t> CTypes<'t> {
     pub fn btf(&mut self) -> Result<&'t Btf, String> {
         let target = self.target;
         self.btf.get_or_insert_with(|| target.btf()).clone()
+    }
+
+    /// The BTF a type comes from.
+    pub fn btf_of(&mut self, src: BtfSrc) -> Result<&'t Btf, String> {
+        match src {
+            0 => self.btf(),
+            n => self
+                .modules
+                .get(usize::from(n) - 1)
+                .map(|(_, b)| *b)
+                .ok_or_else(|| format!("no BTF source {n}")),
+        }
+    }
+
+    /// The BTF of kernel module `name` (`vmlinux` is the kernel's own),
+    /// read on first use.
+    pub fn module(&mut self, name: &str) -> Result<BtfSrc, String> {
+        if name == "vmlinux" {
+            return self.btf().map(|_| 0);
+        }
+        if let Some(i) = self.modules.iter().position(|(n, _)| n == name) {
+            return Ok(i as BtfSrc + 1);
+        }
+        self.btf()?;
+        let btf = self.target.module_btf(name)?;
+        self.modules.push((name.to_string(), btf));
+        Ok(self.modules.len() as BtfSrc)
+    }
+
+    /// `r` as vmlinux's when it is one of the types a module's BTF shares
+    /// with it.
+    fn norm(&mut self, r: BtfRef) -> BtfRef {
+        match self.btf_of(r.src) {
+            Ok(btf) if r.src != 0 && !btf.owns(r.id) => BtfRef { src: 0, id: r.id },
+            _ => r,
+        }
+    }
+
+    /// A named type of the kernel: vmlinux's, else a module's (all
+    /// modules' BTF is read on such a miss).
+    fn find(&mut self, kind: NameKind, name: &str) -> Option<BtfRef> {
+        let vmlinux = self.btf().ok()?;
+        if let Some(id) = vmlinux.find(kind, name) {
+            return Some(BtfRef { src: 0, id });
+        }
+        for module in self.target.btf_modules() {
+            let Ok(src) = self.module(&module) else {
+                continue;
+            };
+            let btf = self.btf_of(src).ok()?;
+            if let Some(id) = btf.find(kind, name).filter(|&id| btf.owns(id)) {
+                return Some(BtfRef { src, id });
+            }
+        }
+        None
     }
 
     fn no_btf(&mut self, span: Span, what: &str) -> Option<Diagnostic> {
@@ -265,10 +337,17 @@ impl<'t> CTypes<'t> {
         self.record_by_name(false, "task_struct")
     }
 
-    /// Imports BTF type `id` (typedefs and qualifiers dropped).
-    pub fn import(&mut self, btf: &'t Btf, id: TypeId) -> CId {
-        let id = btf.strip(id);
-        if let Some(&c) = self.from_btf.get(&id) {
+    /// Imports BTF type `r` (typedefs and qualifiers dropped).
+    pub fn import(&mut self, r: BtfRef) -> CId {
+        let r = self.norm(r);
+        let Ok(btf) = self.btf_of(r.src) else {
+            return self.push(CType::Void);
+        };
+        let id = btf.strip(r.id);
+        let r = self.norm(BtfRef { src: r.src, id });
+        let src = r.src;
+        let in_src = |id| BtfRef { src, id };
+        if let Some(&c) = self.from_btf.get(&r) {
             return c;
         }
         let t = match btf.get(id) {
@@ -279,14 +358,14 @@ impl<'t> CTypes<'t> {
             },
             Some(Type::Float { size, .. }) => CType::Float { bytes: size as u8 },
             Some(Type::Ptr { target }) => {
-                let to = self.import(btf, target);
+                let to = self.import(in_src(target));
                 // Pointers are shared with casts to the same type.
                 let p = self.pointer_to(to);
-                self.from_btf.insert(id, p);
+                self.from_btf.insert(r, p);
                 return p;
             }
             Some(Type::Array { elem, len }) => CType::Array {
-                elem: self.import(btf, elem),
+                elem: self.import(in_src(elem)),
                 len,
             },
             Some(Type::Struct(c)) | Some(Type::Union(c)) => {
@@ -299,19 +378,19 @@ impl<'t> CTypes<'t> {
                     ))
                 {
                     // The script's definition wins over the kernel's.
-                    self.from_btf.insert(id, script);
+                    self.from_btf.insert(r, script);
                     return script;
                 }
                 CType::Record(Record {
                     union,
                     name: c.name.to_string(),
-                    body: Body::Btf(id),
+                    body: Body::Btf(r),
                 })
             }
             Some(Type::Fwd { name, union }) => {
-                let r = self.record_by_name(union, name);
-                self.from_btf.insert(id, r);
-                return r;
+                let named = self.record_by_name(union, name);
+                self.from_btf.insert(r, named);
+                return named;
             }
             Some(Type::Enum(e)) if !e.name.is_empty() => CType::Enum(Arc::new(EnumTy {
                 name: e.name.to_string(),
@@ -327,7 +406,7 @@ impl<'t> CTypes<'t> {
             _ => CType::Void,
         };
         let c = self.push(t);
-        self.from_btf.insert(id, c);
+        self.from_btf.insert(r, c);
         c
     }
 
@@ -388,13 +467,12 @@ impl<'t> CTypes<'t> {
         if let Some(d) = self.no_btf(span, &format!("'{key}'")) {
             return Err(d);
         }
-        let btf = self.btf().map_err(|e| Diagnostic::error(span, e))?;
         let kind = if r.union {
             NameKind::Union
         } else {
             NameKind::Struct
         };
-        match btf.find(kind, &r.name) {
+        match self.find(kind, &r.name) {
             Some(found) => {
                 self.types[id as usize] = CType::Record(Record {
                     body: Body::Btf(found),
@@ -460,11 +538,12 @@ impl<'t> CTypes<'t> {
             return Err(d);
         }
         let btf = self.btf().map_err(|e| Diagnostic::error(span, e))?;
-        let found = btf
-            .find(kind, bare)
-            .or_else(|| (kind == NameKind::Typedef).then(|| btf.find(NameKind::Int, bare))?);
+        let found = match self.find(kind, bare) {
+            None if kind == NameKind::Typedef => self.find(NameKind::Int, bare),
+            found => found,
+        };
         match found {
-            Some(id) => Ok(self.import(btf, id)),
+            Some(r) => Ok(self.import(r)),
             None if matches!(kind, NameKind::Struct | NameKind::Union) => {
                 Err(self.unknown_record(kind == NameKind::Union, bare, span))
             }
@@ -498,7 +577,7 @@ impl<'t> CTypes<'t> {
             CType::Lang(t) => Some(t.size()),
             CType::Array { elem, len } => self.size_of(elem, span)?.map(|s| s * len),
             CType::Record(r) => match r.body {
-                Body::Btf(b) => self.btf().ok().and_then(|btf| btf.size_of(b)),
+                Body::Btf(b) => self.btf_of(b.src).ok().and_then(|btf| btf.size_of(b.id)),
                 Body::Script { size, .. } => Some(size),
                 Body::ByName => None,
             },
@@ -513,7 +592,11 @@ impl<'t> CTypes<'t> {
             CType::Ptr(_) | CType::Lang(_) => 8,
             CType::Array { elem, .. } => self.align_of(elem, span)?,
             CType::Record(r) => match r.body {
-                Body::Btf(b) => self.btf().ok().and_then(|btf| btf.align_of(b)).unwrap_or(1),
+                Body::Btf(b) => self
+                    .btf_of(b.src)
+                    .ok()
+                    .and_then(|btf| btf.align_of(b.id))
+                    .unwrap_or(1),
                 Body::Script { align, .. } => align,
                 Body::ByName => 1,
             },
@@ -532,12 +615,15 @@ impl<'t> CTypes<'t> {
         };
         let found = match &r.body {
             Body::Btf(b) => {
-                let btf = self.btf().map_err(|e| Diagnostic::error(span, e))?;
-                btf.member(*b, name).map(|m| CMember {
+                let btf = self.btf_of(b.src).map_err(|e| Diagnostic::error(span, e))?;
+                btf.member(b.id, name).map(|m| CMember {
                     name: name.to_string(),
                     bit_offset: m.bit_offset,
                     bits: m.bitfield_size,
-                    ty: self.import(btf, m.type_id),
+                    ty: self.import(BtfRef {
+                        src: b.src,
+                        id: m.type_id,
+                    }),
                 })
             }
             Body::Script { members, .. } => self.script_member(members, name, 0),
@@ -600,10 +686,10 @@ impl<'t> CTypes<'t> {
             return Vec::new();
         };
         match r.body {
-            Body::Btf(b) => self.btf().map_or_else(
+            Body::Btf(b) => self.btf_of(b.src).map_or_else(
                 |_| Vec::new(),
                 |btf| {
-                    btf.member_names(b)
+                    btf.member_names(b.id)
                         .into_iter()
                         .map(str::to_string)
                         .collect()
@@ -630,9 +716,12 @@ impl<'t> CTypes<'t> {
         if let Some(c) = self.script_constants.get(name) {
             return Some(c.clone());
         }
-        let btf = self.btf().ok()?;
-        let c = btf.enum_constant(name)?;
-        let id = self.import(btf, c.enum_id);
+        // The kernel's, then those of the modules the program used.
+        let (src, c) = (0..=self.modules.len() as BtfSrc).find_map(|src| {
+            let c = self.btf_of(src).ok()?.enum_constant(name)?;
+            Some((src, c))
+        })?;
+        let id = self.import(BtfRef { src, id: c.enum_id });
         let def = match self.get(id) {
             CType::Enum(e) => Arc::clone(e),
             // An anonymous enum: its constants are plain integers, but they
@@ -701,14 +790,17 @@ impl<'t> CTypes<'t> {
         };
         Ok(match r.body {
             Body::Btf(b) => {
-                let btf = self.btf().map_err(|e| Diagnostic::error(span, e))?;
-                btf.members(b)
+                let btf = self.btf_of(b.src).map_err(|e| Diagnostic::error(span, e))?;
+                btf.members(b.id)
                     .into_iter()
                     .map(|m| CMember {
                         name: m.name.to_string(),
                         bit_offset: m.bit_offset,
                         bits: m.bitfield_size,
-                        ty: self.import(btf, m.type_id),
+                        ty: self.import(BtfRef {
+                            src: b.src,
+                            id: m.type_id,
+                        }),
                     })
                     .collect()
             }

@@ -424,30 +424,64 @@ impl ProbeResolver<'_> {
             .with_label("expected rawtracepoint:EVENT")
             .with_help("for example rawtracepoint:sched_switch"));
         }
-        if !glob_match(module, "vmlinux") {
-            return Err(Diagnostic::error(
+        let target = self.target;
+        // The kernel's own events, then those of modules with BTF.
+        let with_btf = target.btf_modules();
+        let modules: Vec<&str> = std::iter::once("vmlinux")
+            .chain(with_btf.iter().map(String::as_str))
+            .filter(|m| glob_match(module, m))
+            .collect();
+        if modules.is_empty() {
+            self.missing = true;
+            let mut d = Diagnostic::error(
                 ap.span,
                 format!("no raw tracepoint matches {module}:{event}"),
             )
-            .with_label("matches nothing")
-            .with_help("only the kernel's own (vmlinux) raw tracepoints are supported for now"));
+            .with_label("no module with BTF of this name");
+            d = match closest(module, with_btf.iter().map(String::as_str)) {
+                Some(best) => d.with_help(format!("did you mean '{best}'?")),
+                None if with_btf.is_empty() => d.with_help(format!(
+                    "no /sys/kernel/btf/{module}: of the kernel's raw tracepoints only vmlinux's \
+                     have BTF here (is the module loaded?)"
+                )),
+                None => d.with_help(format!(
+                    "modules with BTF (in /sys/kernel/btf): {}",
+                    with_btf.join(", ")
+                )),
+            };
+            return Err(d);
         }
-        let target = self.target;
-        let all = self
-            .raw_tracepoints
-            .get_or_insert_with(|| match target.btf() {
-                Ok(btf) => btf.raw_tracepoints(),
-                Err(_) => {
-                    let mut events: Vec<String> =
-                        target.tracepoints().into_iter().map(|(_, e)| e).collect();
-                    events.sort();
-                    events.dedup();
-                    events
+        let mut all: Vec<(String, String)> = Vec::new();
+        for m in modules {
+            if m == "vmlinux" {
+                let events = self
+                    .raw_tracepoints
+                    .get_or_insert_with(|| match target.btf() {
+                        Ok(btf) => btf.raw_tracepoints(),
+                        Err(_) => {
+                            let mut events: Vec<String> =
+                                target.tracepoints().into_iter().map(|(_, e)| e).collect();
+                            events.sort();
+                            events.dedup();
+                            events
+                        }
+                    });
+                all.extend(events.iter().map(|e| (m.to_string(), e.clone())));
+                // A kernel event named in full: no module's BTF needs reading.
+                if !event.contains(['*', '?']) && all.iter().any(|(_, e)| e == event) {
+                    break;
                 }
-            });
-        let matches: Vec<String> = all
+            } else if let Ok(btf) = target.module_btf(m) {
+                all.extend(
+                    btf.raw_tracepoints()
+                        .into_iter()
+                        .map(|e| (m.to_string(), e)),
+                );
+            }
+        }
+        let matches: Vec<(String, String)> = all
             .iter()
-            .filter(|e| glob_match(event, e))
+            .filter(|(_, e)| glob_match(event, e))
             .cloned()
             .collect();
         if matches.is_empty() {
@@ -462,23 +496,29 @@ impl ProbeResolver<'_> {
                 },
             )
             .with_label("no such raw tracepoint");
-            d = match closest(event, all.iter().map(String::as_str)) {
+            d = match closest(event, all.iter().map(|(_, e)| e.as_str())) {
                 Some(best) if !wild => d.with_help(format!("did you mean 'rawtracepoint:{best}'?")),
                 _ => d.with_help("list them with: ferret -l 'rawtracepoint:*'"),
             };
             return Err(d);
         }
-        let btf = target.btf().ok();
         Ok(matches
             .into_iter()
-            .map(|e| ResolvedProbe {
-                name: format!("rawtracepoint:vmlinux:{e}"),
-                attach: Attach::RawTracepoint {
-                    module: "vmlinux".into(),
-                    btf_id: btf.and_then(|b| b.raw_tracepoint(&e)?.btf_trace_id),
-                    event: e,
-                },
-                format: None,
+            .map(|(module, e)| {
+                let btf = if module == "vmlinux" {
+                    target.btf().ok()
+                } else {
+                    target.module_btf(&module).ok()
+                };
+                ResolvedProbe {
+                    name: format!("rawtracepoint:{module}:{e}"),
+                    attach: Attach::RawTracepoint {
+                        btf_id: btf.and_then(|b| b.raw_tracepoint(&e)?.btf_trace_id),
+                        module,
+                        event: e,
+                    },
+                    format: None,
+                }
             })
             .collect())
     }

@@ -75,6 +75,16 @@ pub trait Target {
         let _ = (path, f, offset);
         None
     }
+    /// The loaded kernel modules that publish their own BTF
+    /// (`/sys/kernel/btf/MODULE`), sorted.
+    fn btf_modules(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Module `name`'s types, split on top of [`Target::btf`]'s; read on
+    /// first use.
+    fn module_btf(&self, name: &str) -> Result<&Btf, String> {
+        Err(format!("no BTF for module {name}"))
+    }
 }
 
 /// A target with a fixed set of tracepoints, for tests and `--dry-run`
@@ -93,6 +103,8 @@ pub struct FixedTarget {
     /// User-space binaries by path; a `lib` name finds the first whose file
     /// name starts with `NAME.so`.
     pub binaries: HashMap<String, Arc<Binary>>,
+    /// Modules' types, split on top of `btf`.
+    pub modules: HashMap<String, Arc<Btf>>,
 }
 
 impl FixedTarget {
@@ -175,6 +187,18 @@ impl Target for FixedTarget {
     /// instruction.
     fn user_instruction_boundary(&self, _path: &str, _f: &Function, _offset: u64) -> Option<bool> {
         Some(true)
+    }
+
+    fn btf_modules(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.modules.keys().cloned().collect();
+        names.sort();
+        names
+    }
+    fn module_btf(&self, name: &str) -> Result<&Btf, String> {
+        self.modules
+            .get(name)
+            .map(|b| &**b)
+            .ok_or_else(|| format!("no BTF for module {name}"))
     }
 }
 

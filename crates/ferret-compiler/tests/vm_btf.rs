@@ -37,6 +37,10 @@ const PARENT_AT: usize = vm::TASK + 512;
 const LEADER_AT: usize = vm::TASK + 1024;
 
 fn btf() -> Btf {
+    Btf::parse(btf_builder().finish()).expect("fixture BTF parses")
+}
+
+fn btf_builder() -> BtfBuilder {
     let mut b = BtfBuilder::new();
     let int = b.int("int", 4, true);
     let uint = b.int("unsigned int", 4, false);
@@ -96,7 +100,7 @@ fn btf() -> Btf {
     b.func("__probestub_ev", proto);
     let proto_ptr = b.ptr(proto);
     b.typedef("btf_trace_ev", proto_ptr);
-    Btf::parse(b.finish()).expect("fixture BTF parses")
+    b
 }
 
 /// A tracepoint with a `struct task_struct *` and an `enum state` field.
@@ -722,5 +726,91 @@ fn integers_dereference_as_kernel_uint64s() {
     assert!(
         !m.calls
             .contains(&(ferret_bpf::insn::helper::PROBE_READ_USER as u32))
+    );
+}
+
+/// [`target`] with a module `nfmod` whose BTF (split on top of the
+/// kernel's) has `struct nf_thing { int state; enum nf_state st; }` and a
+/// raw tracepoint `nf_ev(struct nf_thing *t, struct task_struct *task)`.
+fn module_target() -> FixedTarget {
+    let base = btf_builder();
+    let vmlinux = std::sync::Arc::new(Btf::parse(base.finish()).expect("parses"));
+    let task = vmlinux
+        .find(ferret_btf::NameKind::Struct, "task_struct")
+        .expect("task_struct");
+    let int = vmlinux.find(ferret_btf::NameKind::Int, "int").expect("int");
+    let mut b = BtfBuilder::split(vmlinux.last_id(), base.strings_len());
+    let state = b.enum_type("nf_state", 4, false, &[("NF_NEW", 1), ("NF_DONE", 2)]);
+    let thing = b.struct_type(
+        "nf_thing",
+        8,
+        false,
+        &[("state", int, 0, 0), ("st", state, 32, 0)],
+    );
+    let thing_ptr = b.ptr(thing);
+    let task_ptr = b.ptr(task);
+    let void_ptr = b.ptr(0);
+    let proto = b.func_proto(
+        0,
+        &[("__data", void_ptr), ("t", thing_ptr), ("task", task_ptr)],
+    );
+    b.func("__probestub_nf_ev", proto);
+    let proto_ptr = b.ptr(proto);
+    b.typedef("btf_trace_nf_ev", proto_ptr);
+    let module = Btf::parse_split(b.finish(), std::sync::Arc::clone(&vmlinux)).expect("parses");
+    let mut t = vm::target(1).with_format("test", "typed", TYPED_FORMAT);
+    t.btf = Some(vmlinux);
+    t.modules
+        .insert("nfmod".into(), std::sync::Arc::new(module));
+    t
+}
+
+#[test]
+fn module_raw_tracepoints_and_types() {
+    let t = module_target();
+    let src = r#"rawtracepoint:nfmod:nf_ev { printf("%d %s %d %s\n", args.t->state, args.t->st,
+                   args.task->pid, NF_DONE); }"#;
+    let prog = build_for(src, &t, &Options::default());
+    assert_eq!(prog.programs[0].probe, "rawtracepoint:nfmod:nf_ev");
+    let Attach::RawTracepoint { module, btf_id, .. } = &prog.programs[0].attach else {
+        panic!("a raw tracepoint: {:?}", prog.programs[0].attach);
+    };
+    assert_eq!(module, "nfmod");
+    let module_btf = &t.modules["nfmod"];
+    assert_eq!(
+        *btf_id,
+        module_btf.find(ferret_btf::NameKind::Typedef, "btf_trace_nf_ev")
+    );
+    let mut m = machine(&prog);
+    // The nf_thing: state 9, st NF_DONE.
+    m.kernel_mem[64..68].copy_from_slice(&9i32.to_le_bytes());
+    m.kernel_mem[68..72].copy_from_slice(&2u32.to_le_bytes());
+    let mut ctx = vec![0u8; 16];
+    ctx[..8].copy_from_slice(&m.kernel_addr(64).to_le_bytes());
+    ctx[8..].copy_from_slice(&m.task_addr().to_le_bytes());
+    run(&mut m, &prog, 0, &mut ctx).expect("runs");
+    let ev = &m.events[0];
+    let args = &prog.printfs[0].args;
+    let vals: Vec<i64> = args
+        .iter()
+        .map(|(o, _)| u64_at(ev, *o as usize) as i64)
+        .collect();
+    assert_eq!(vals, [9, 2, -5, 2]);
+    assert!(matches!(&args[1].1, Ty::Enum(e) if e.name_of(2) == Some("NF_DONE")));
+    // Without the module named, the event is found in it too; a module's
+    // types can be named in casts.
+    let prog = build_for(
+        r#"rawtracepoint:nf_ev { @ = ((struct nf_thing *)arg0)->state; }"#,
+        &t,
+        &Options::default(),
+    );
+    assert_eq!(prog.programs[0].probe, "rawtracepoint:nfmod:nf_ev");
+    assert_eq!(
+        compile_errors("rawtracepoint:nfmdo:nf_ev { }", &t),
+        ["no raw tracepoint matches nfmdo:nf_ev"]
+    );
+    assert_eq!(
+        compile_errors("rawtracepoint:nfmod:sched_switch { }", &t),
+        ["raw tracepoint not found: sched_switch"]
     );
 }

@@ -118,6 +118,8 @@ pub(crate) struct Program {
     subprograms: Vec<usize>,
     /// The kernel BTF id of what a tp_btf/fentry/fexit program attaches to.
     attach_btf_id: Option<u32>,
+    /// The kernel module BTF object that id is in (none: vmlinux's).
+    attach_btf_obj: Option<OwnedFd>,
     /// Loaded for `BPF_TRACE_KPROBE_MULTI` links.
     pub(crate) multi: bool,
     pub(crate) fd: Option<OwnedFd>,
@@ -292,6 +294,7 @@ fn prepare(def: &ProgramDef, maps: &[LoadedMap]) -> Result<Program> {
         insns,
         subprograms: def.subprograms.clone(),
         attach_btf_id: None,
+        attach_btf_obj: None,
         multi: false,
         fd: None,
     })
@@ -336,6 +339,7 @@ struct LoadRequest<'a> {
     prog_type: u32,
     expected_attach_type: u32,
     attach_btf_id: u32,
+    attach_btf_obj_fd: u32,
     kern_version: u32,
     code: &'a [u8],
     license: &'a CStr,
@@ -358,6 +362,7 @@ impl LoadRequest<'_> {
         u.kern_version = self.kern_version;
         u.prog_name = object_name(self.name);
         u.attach_btf_id = self.attach_btf_id;
+        u.__bindgen_anon_1.attach_btf_obj_fd = self.attach_btf_obj_fd;
         if let Some((btf_fd, func_info, count)) = self.btf {
             u.prog_btf_fd = btf_fd.as_raw_fd() as u32;
             u.func_info_rec_size = FUNC_INFO_SIZE;
@@ -463,6 +468,10 @@ fn load_into_kernel(p: &Program, license: &CStr) -> Result<(OwnedFd, bool)> {
         prog_type,
         expected_attach_type,
         attach_btf_id,
+        attach_btf_obj_fd: p
+            .attach_btf_obj
+            .as_ref()
+            .map_or(0, |fd| fd.as_raw_fd() as u32),
         kern_version: if prog_type == bpf_prog_type::BPF_PROG_TYPE_KPROBE as u32 {
             kernel_version_code()
         } else {
@@ -568,6 +577,21 @@ impl LoadedObject {
             )));
         }
         p.attach_btf_id = Some(btf_id);
+        Ok(())
+    }
+
+    /// Makes the attach BTF id of a `tp_btf`, `fentry` or `fexit` program
+    /// one of kernel module `module`'s types (its BTF, split on top of
+    /// vmlinux's, numbers them after vmlinux's), as for a module's raw
+    /// tracepoint. Must come before the program loads.
+    pub fn set_attach_btf_module(&mut self, program: &str, module: &str) -> Result<()> {
+        let i = self.index(program)?;
+        if self.programs[i].fd.is_some() {
+            return Err(KernelError::Invalid(format!(
+                "program {program} is already loaded"
+            )));
+        }
+        self.programs[i].attach_btf_obj = Some(kernel_btf_object(module)?);
         Ok(())
     }
 
@@ -788,6 +812,56 @@ impl LoadedObject {
     pub fn stack(&self, map_name: &str, stack_id: u32) -> Result<Vec<u64>> {
         Ok(self.map(map_name)?.stack(stack_id)?.unwrap_or_default())
     }
+}
+
+/// The kernel's BTF object named `name` (`vmlinux`, or a loaded module's),
+/// found among all BTF objects (`BPF_BTF_GET_NEXT_ID`).
+pub fn kernel_btf_object(name: &str) -> Result<OwnedFd> {
+    let failed = |source: io::Error| KernelError::Load {
+        program: format!("(BTF of {name})"),
+        source,
+    };
+    let mut id = 0u32;
+    loop {
+        let mut attr = sys::zeroed_attr();
+        attr.__bindgen_anon_6.__bindgen_anon_1.start_id = id;
+        // SAFETY: BPF_BTF_GET_NEXT_ID reads the start id and writes the next.
+        match unsafe { sys::bpf(bpf_cmd::BPF_BTF_GET_NEXT_ID, &mut attr) } {
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => break,
+            Err(e) => return Err(failed(e)),
+        }
+        // SAFETY: the kernel wrote next_id.
+        id = unsafe { attr.__bindgen_anon_6.next_id };
+        let mut attr = sys::zeroed_attr();
+        attr.__bindgen_anon_6.__bindgen_anon_1.btf_id = id;
+        // SAFETY: BPF_BTF_GET_FD_BY_ID reads the id only.
+        let fd = match unsafe { sys::bpf_fd(bpf_cmd::BPF_BTF_GET_FD_BY_ID, &mut attr) } {
+            Ok(fd) => fd,
+            // Freed since it was listed.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(failed(e)),
+        };
+        let mut object_name = [0u8; 64];
+        // SAFETY: bpf_btf_info is integers only; all zero is valid.
+        let mut info: aya_obj::generated::bpf_btf_info = unsafe { std::mem::zeroed() };
+        info.name = object_name.as_mut_ptr() as u64;
+        info.name_len = object_name.len() as u32;
+        let mut attr = sys::zeroed_attr();
+        attr.info.bpf_fd = fd.as_raw_fd() as u32;
+        attr.info.info_len = size_of_val(&info) as u32;
+        attr.info.info = (&raw mut info) as u64;
+        // SAFETY: `info` and the name buffer it points to are writable for
+        // the sizes given, during the call.
+        unsafe { sys::bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr) }.map_err(failed)?;
+        let len = object_name.iter().position(|&b| b == 0).unwrap_or(0);
+        if info.kernel_btf != 0 && &object_name[..len] == name.as_bytes() {
+            return Ok(fd);
+        }
+    }
+    Err(KernelError::Invalid(format!(
+        "the kernel has no BTF for module {name} (is it loaded?)"
+    )))
 }
 
 #[cfg(test)]

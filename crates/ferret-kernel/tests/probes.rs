@@ -59,6 +59,30 @@ fn tp_btf_counts_context_switches() -> TestResult {
     Ok(())
 }
 
+/// Kernel BTF objects are found by name: vmlinux's always, a module's when
+/// it is loaded with BTF; a program of a module's tracepoint loads against
+/// the module's object.
+#[test]
+fn kernel_btf_objects_by_name() -> TestResult {
+    let Some(_) = kernel() else { return Ok(()) };
+    ferret_kernel::loader::kernel_btf_object("vmlinux")?;
+    assert!(matches!(
+        ferret_kernel::loader::kernel_btf_object("no_such_module"),
+        Err(KernelError::Invalid(_))
+    ));
+    let mut obj = load(&counter_object("tp_btf/sched_switch", "switches"))?;
+    assert!(matches!(
+        obj.set_attach_btf_module("switches", "no_such_module"),
+        Err(KernelError::Invalid(_))
+    ));
+    // vmlinux's own object named explicitly loads as without one.
+    let id = vmlinux_btf_id("btf_trace_sched_switch", BtfKind::Typedef)?;
+    obj.set_attach_btf_id("switches", id)?;
+    obj.set_attach_btf_module("switches", "vmlinux")?;
+    obj.load_program("switches")?;
+    Ok(())
+}
+
 /// fentry needs BPF trampolines. Where the kernel refuses them (as ours
 /// does) the error says so; elsewhere the probe counts openat calls.
 #[test]

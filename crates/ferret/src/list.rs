@@ -92,20 +92,49 @@ fn perf_events(kind: &str, events: &[PerfEventName]) -> Vec<String> {
     names
 }
 
-/// Raw tracepoints from the kernel's BTF, as `rawtracepoint:vmlinux:EVENT`
-/// (a pattern may leave out the module); with `verbose`, their arguments.
+/// Raw tracepoints from the kernel's BTF, as `rawtracepoint:vmlinux:EVENT`,
+/// then those of loaded modules with BTF (`rawtracepoint:MODULE:EVENT`); a
+/// pattern may leave out the module. With `verbose`, their arguments.
 fn list_raw_tracepoints(pattern: &str, verbose: bool, out: &mut impl Write) -> Result<(), Failure> {
-    let btf = ferret_btf::Btf::vmlinux().map_err(|e| Failure::Kernel(e.to_string()))?;
-    for event in btf.raw_tracepoints() {
-        let full = format!("rawtracepoint:vmlinux:{event}");
-        if !glob_match(pattern, &full) && !glob_match(pattern, &format!("rawtracepoint:{event}")) {
-            continue;
-        }
-        let _ = writeln!(out, "{full}");
-        if verbose && let Some(rt) = btf.raw_tracepoint(&event) {
-            for arg in rt.args {
-                let _ = writeln!(out, "    {} {}", btf.type_name(arg.type_id), arg.name);
+    let vmlinux = std::sync::Arc::new(
+        ferret_btf::Btf::vmlinux().map_err(|e| Failure::Kernel(e.to_string()))?,
+    );
+    let mut modules: Vec<String> = std::fs::read_dir(ferret_btf::MODULES_DIR)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n != "vmlinux")
+        .collect();
+    modules.sort();
+    // A pattern naming the module reads only the BTF of modules it matches.
+    let module_glob = pattern
+        .strip_prefix("rawtracepoint:")
+        .and_then(|rest| rest.split_once(':'))
+        .map(|(m, _)| m);
+    let wanted = |m: &str| module_glob.is_none_or(|g| glob_match(g, m));
+    let mut list = |module: &str, btf: &ferret_btf::Btf| {
+        for event in btf.raw_tracepoints() {
+            let full = format!("rawtracepoint:{module}:{event}");
+            if !glob_match(pattern, &full)
+                && !glob_match(pattern, &format!("rawtracepoint:{event}"))
+            {
+                continue;
             }
+            let _ = writeln!(out, "{full}");
+            if verbose && let Some(rt) = btf.raw_tracepoint(&event) {
+                for arg in rt.args {
+                    let _ = writeln!(out, "    {} {}", btf.type_name(arg.type_id), arg.name);
+                }
+            }
+        }
+    };
+    if wanted("vmlinux") {
+        list("vmlinux", &vmlinux);
+    }
+    for m in modules.iter().filter(|m| wanted(m)) {
+        if let Ok(btf) = ferret_btf::Btf::module(m, std::sync::Arc::clone(&vmlinux)) {
+            list(m, &btf);
         }
     }
     Ok(())

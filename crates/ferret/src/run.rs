@@ -360,12 +360,20 @@ impl<'a> Session<'a> {
     fn load_all(&mut self) -> Result<(), Failure> {
         for p in &self.compiled.programs {
             if let Attach::RawTracepoint {
-                btf_id: Some(id), ..
+                btf_id: Some(id),
+                module,
+                ..
             } = &p.attach
             {
                 self.object
                     .set_attach_btf_id(&p.name, *id)
                     .map_err(|e| self.kernel_failure(p, e))?;
+                // A module's raw tracepoint: the id is in its BTF.
+                if module != "vmlinux" {
+                    self.object
+                        .set_attach_btf_module(&p.name, module)
+                        .map_err(|e| self.kernel_failure(p, e))?;
+                }
             }
         }
         for p in &self.compiled.programs {

@@ -14,10 +14,12 @@ use ferret_kernel::tracefs;
 
 pub struct KernelTarget {
     tracefs: OnceCell<Option<PathBuf>>,
-    btf: OnceCell<Result<Btf, String>>,
+    btf: OnceCell<Result<Arc<Btf>, String>>,
     /// User-space binaries read so far (a wildcard's many probes share
     /// one).
     binaries: RefCell<HashMap<String, Arc<ferret_usym::Binary>>>,
+    /// Loaded modules with BTF, each read on first use.
+    modules: OnceCell<HashMap<String, OnceCell<Result<Btf, String>>>>,
     ncpus: u64,
     start_ns: u64,
     verbose: bool,
@@ -30,6 +32,7 @@ impl KernelTarget {
             tracefs: OnceCell::new(),
             btf: OnceCell::new(),
             binaries: RefCell::default(),
+            modules: OnceCell::new(),
             ncpus,
             start_ns: clock_ns(libc::CLOCK_BOOTTIME),
             verbose,
@@ -163,6 +166,51 @@ impl Target for KernelTarget {
     }
 
     fn btf(&self) -> Result<&Btf, String> {
+        self.vmlinux().map(|b| &**b)
+    }
+
+    fn btf_modules(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.modules().keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    fn module_btf(&self, name: &str) -> Result<&Btf, String> {
+        let Some(cell) = self.modules().get(name) else {
+            return Err(format!(
+                "no loaded module '{name}' publishes BTF (no {}/{name})",
+                ferret_btf::MODULES_DIR
+            ));
+        };
+        cell.get_or_init(|| {
+            let vmlinux = Arc::clone(self.vmlinux()?);
+            Btf::module(name, vmlinux).map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+    }
+}
+
+impl KernelTarget {
+    /// The names of `/sys/kernel/btf`'s modules (none when BPFTRACE_BTF
+    /// names the kernel's types).
+    fn modules(&self) -> &HashMap<String, OnceCell<Result<Btf, String>>> {
+        self.modules.get_or_init(|| {
+            if std::env::var_os("BPFTRACE_BTF").is_some() {
+                return HashMap::new();
+            }
+            std::fs::read_dir(ferret_btf::MODULES_DIR)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n != "vmlinux")
+                .map(|n| (n, OnceCell::new()))
+                .collect()
+        })
+    }
+
+    fn vmlinux(&self) -> Result<&Arc<Btf>, String> {
         self.btf
             .get_or_init(|| {
                 let started = Instant::now();
@@ -172,6 +220,7 @@ impl Target for KernelTarget {
                     Some(path) => Btf::from_file(Path::new(&path), None),
                     None => Btf::vmlinux(),
                 }
+                .map(Arc::new)
                 .map_err(|e| e.to_string());
                 if self.verbose && btf.is_ok() {
                     eprintln!("read kernel BTF in {:?}", started.elapsed());

@@ -683,3 +683,31 @@ fn percpu_kaddr_reads_a_per_cpu_variable_or_says_why_not() {
         );
     }
 }
+
+#[test]
+fn raw_tracepoint_of_a_module_without_btf_is_refused() {
+    btf!();
+    let program = "rawtracepoint:no_such_module:some_event { }";
+    let modules_with_btf = std::fs::read_dir("/sys/kernel/btf")
+        .expect("/sys/kernel/btf")
+        .filter(|e| e.as_ref().is_ok_and(|e| e.file_name() != "vmlinux"))
+        .count();
+    if modules_with_btf > 0 {
+        let out = run(&["-e", program], None);
+        assert_eq!(out.code, Some(1));
+        assert!(out.stderr.starts_with(
+            "stdin:1:1: error: no raw tracepoint matches no_such_module:some_event\n"
+        ));
+        return;
+    }
+    check_error(
+        program,
+        "stdin:1:1: error: no raw tracepoint matches no_such_module:some_event
+  |
+1 | rawtracepoint:no_such_module:some_event { }
+  | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ no module with BTF of this name
+  |
+  = help: no /sys/kernel/btf/no_such_module: of the kernel's raw tracepoints only vmlinux's have BTF here (is the module loaded?)
+",
+    );
+}

@@ -15,7 +15,7 @@ use ferret_syntax::{Diagnostic, Span};
 
 use super::expr::Res;
 use super::{CTX_SLOT, Lowerer, Place, TVal, Val};
-use crate::ctypes::{CId, CType};
+use crate::ctypes::{BtfRef, BtfSrc, CId, CType};
 use crate::program::Attach;
 use crate::types::Ty;
 
@@ -69,7 +69,7 @@ impl Located {
 /// memory.
 const MAX_STRUCT_VALUE: u32 = 16 * 1024;
 
-impl Lowerer<'_, '_> {
+impl<'o> Lowerer<'_, 'o> {
     /// `e.f`, `e->f`, `e[i]`, `*e`: the value of the C object they name.
     pub fn c_access(&mut self, expr: &Expr) -> Res<TVal> {
         match self.located(expr)? {
@@ -647,7 +647,7 @@ impl Lowerer<'_, '_> {
 
     /// `args.NAME` of a raw tracepoint, typed from its BTF prototype.
     fn raw_tracepoint_arg(&mut self, event: &str, field: &str, span: Span) -> Res<TVal> {
-        let btf = self.g.ctypes.btf().map_err(|why| {
+        let (src, btf) = self.probe_btf().map_err(|why| {
             Diagnostic::error(
                 span,
                 format!("'args' of a raw tracepoint needs the kernel's BTF: {why}"),
@@ -676,7 +676,10 @@ impl Lowerer<'_, '_> {
             };
             return Err(d);
         };
-        let id = self.g.ctypes.import(btf, rt.args[i].type_id);
+        let id = self.g.ctypes.import(BtfRef {
+            src,
+            id: rt.args[i].type_id,
+        });
         let Some(ty) = self.g.ctypes.value_ty(id, false) else {
             return Err(Diagnostic::error(
                 span,
@@ -690,12 +693,24 @@ impl Lowerer<'_, '_> {
         Ok(self.raw_arg(i as u32, ty))
     }
 
+    /// The BTF that describes the raw tracepoint being compiled: its
+    /// module's, or vmlinux's.
+    fn probe_btf(&mut self) -> Result<(BtfSrc, &'o ferret_btf::Btf), String> {
+        let module = match &self.probe.attach {
+            Attach::RawTracepoint { module, .. } => module.clone(),
+            _ => "vmlinux".to_string(),
+        };
+        let src = self.g.ctypes.module(&module)?;
+        Ok((src, self.g.ctypes.btf_of(src)?))
+    }
+
     /// The BTF of the raw tracepoint being compiled, when it has one.
     pub(super) fn raw_tracepoint_btf(&mut self) -> Option<ferret_btf::RawTracepoint> {
         let Attach::RawTracepoint { event, .. } = &self.probe.attach else {
             return None;
         };
-        self.g.ctypes.btf().ok()?.raw_tracepoint(event)
+        let event = event.clone();
+        self.probe_btf().ok()?.1.raw_tracepoint(&event)
     }
 
     /// `argN` of a raw tracepoint: the N-th u64 of its context.
@@ -733,7 +748,7 @@ impl Lowerer<'_, '_> {
         let pointer = tp_btf
             && self.raw_tracepoint_btf().is_some_and(|rt| {
                 rt.args.get(n as usize).is_some_and(|a| {
-                    self.g.ctypes.btf().is_ok_and(|btf| {
+                    self.probe_btf().is_ok_and(|(_, btf)| {
                         matches!(
                             btf.get(btf.strip(a.type_id)),
                             Some(ferret_btf::Type::Ptr { .. })
