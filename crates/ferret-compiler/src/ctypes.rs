@@ -117,6 +117,8 @@ pub(crate) struct CTypes<'t> {
     bases: HashMap<String, CId>,
     /// Records as whole values, each laid out once.
     structs: HashMap<CId, Arc<StructTy>>,
+    /// Records made up for a probe's `args`, by name.
+    made_up: HashMap<String, CId>,
 }
 
 /// C's and bpftrace's names of base types.
@@ -184,6 +186,7 @@ impl<'t> CTypes<'t> {
             by_name: HashMap::new(),
             bases: HashMap::new(),
             structs: HashMap::new(),
+            made_up: HashMap::new(),
         }
     }
 
@@ -277,7 +280,7 @@ impl<'t> CTypes<'t> {
         p
     }
 
-    fn array_of(&mut self, elem: CId, len: u32) -> CId {
+    pub fn array_of(&mut self, elem: CId, len: u32) -> CId {
         self.push(CType::Array { elem, len })
     }
 
@@ -866,6 +869,31 @@ impl<'t> CTypes<'t> {
             CType::Void | CType::Func | CType::Float { .. } | CType::Lang(_) => Ty::None,
             _ => self.value_ty(id, false).unwrap_or(Ty::None),
         })
+    }
+
+    /// The record `struct NAME` made of `members` (`size` bytes), made once
+    /// per name: a probe's `args`.
+    pub fn made_up_record(
+        &mut self,
+        name: &str,
+        size: u32,
+        members: impl FnOnce(&mut Self) -> Vec<CMember>,
+    ) -> CId {
+        if let Some(&id) = self.made_up.get(name) {
+            return id;
+        }
+        let members = members(self);
+        let id = self.push(CType::Record(Record {
+            union: false,
+            name: name.to_string(),
+            body: Body::Script {
+                size,
+                align: 8,
+                members,
+            },
+        }));
+        self.made_up.insert(name.to_string(), id);
+        id
     }
 
     /// A 1-byte integer: arrays of them read as strings, as in bpftrace.

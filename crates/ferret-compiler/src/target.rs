@@ -231,10 +231,12 @@ pub enum FieldKind {
     DataLocArray,
 }
 
-/// A parsed tracepoint `format` file: the fields after the common ones.
+/// A parsed tracepoint `format` file: the fields after the common ones,
+/// and the common ones (`common_type`, `common_pid`, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TracepointFormat {
     pub fields: Vec<TracepointField>,
+    pub common: Vec<TracepointField>,
 }
 
 impl TracepointFormat {
@@ -242,6 +244,7 @@ impl TracepointFormat {
     /// `\tfield:const char * filename;\toffset:24;\tsize:8;\tsigned:0;`.
     pub fn parse(text: &str) -> TracepointFormat {
         let mut fields = Vec::new();
+        let mut common = Vec::new();
         for line in text.lines() {
             let line = line.trim();
             let Some(rest) = line.strip_prefix("field:") else {
@@ -266,13 +269,15 @@ impl TracepointFormat {
             let (Some(offset), Some(size)) = (offset, size) else {
                 continue;
             };
-            if let Some(field) = parse_decl(decl, offset, size, signed)
-                && !field.name.starts_with("common_")
-            {
-                fields.push(field);
+            if let Some(field) = parse_decl(decl, offset, size, signed) {
+                if field.name.starts_with("common_") {
+                    common.push(field);
+                } else {
+                    fields.push(field);
+                }
             }
         }
-        TracepointFormat { fields }
+        TracepointFormat { fields, common }
     }
 
     pub fn field(&self, name: &str) -> Option<&TracepointField> {

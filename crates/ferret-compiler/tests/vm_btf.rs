@@ -814,3 +814,45 @@ fn module_raw_tracepoints_and_types() {
         ["raw tracepoint not found: sched_switch"]
     );
 }
+
+#[test]
+fn args_as_a_whole_is_the_record_or_the_arguments() {
+    let prog = build("tracepoint:test:typed { print(args); $a = args; @[$a.st] = count(); }");
+    let Ty::Struct(s) = &prog.print_values[0] else {
+        panic!("a struct: {:?}", prog.print_values[0]);
+    };
+    let fields: Vec<(&str, u32)> = s
+        .fields
+        .iter()
+        .map(|f| (f.name.as_str(), f.offset))
+        .collect();
+    // The common fields too, as bpftrace has them.
+    assert_eq!(fields, [("common_type", 0), ("task", 8), ("st", 16)]);
+    assert_eq!(s.size, 20);
+    assert!(matches!(&s.fields[1].ty, Ty::Ptr(p) if &*p.name == "struct task_struct *"));
+    assert!(matches!(&s.fields[2].ty, Ty::Enum(e) if e.name == "state"));
+    let mut m = machine(&prog);
+    let mut ctx = vm::record();
+    ctx[8..16].copy_from_slice(&m.task_addr().to_le_bytes());
+    ctx[16..20].copy_from_slice(&16u32.to_le_bytes());
+    run(&mut m, &prog, 0, &mut ctx).expect("runs");
+    assert_eq!(&m.events[0][8..28], &ctx[..20]);
+
+    let prog = build("rawtracepoint:ev { print(args); }");
+    let Ty::Struct(s) = &prog.print_values[0] else {
+        panic!("a struct: {:?}", prog.print_values[0]);
+    };
+    let fields: Vec<(&str, u32)> = s
+        .fields
+        .iter()
+        .map(|f| (f.name.as_str(), f.offset))
+        .collect();
+    assert_eq!(fields, [("p", 0), ("n", 8)]);
+    assert_eq!(
+        s.fields[1].ty,
+        Ty::Int {
+            bytes: 4,
+            signed: true
+        }
+    );
+}

@@ -711,3 +711,67 @@ fn raw_tracepoint_of_a_module_without_btf_is_refused() {
 ",
     );
 }
+
+#[test]
+fn args_as_a_whole_print_as_records() {
+    btf!();
+    let dir = TempDir::new("args");
+    let file = dir.path("whole-args");
+    let me = std::process::id().to_string();
+    let t = Tracer::start_prog(
+        &["-q"],
+        r#"tracepoint:syscalls:sys_enter_openat /pid == $1 && str(args.filename) == str($2)/ {
+             print(args); $a = args; printf("%d\n", $a.flags == args.flags); exit();
+           }"#,
+        &[&me, file.to_str().expect("utf-8 path")],
+    );
+    common::open_path(&file);
+    let text = t.finish().ok().to_string();
+    // The record's first 8 bytes (its common fields) hold what the kernel
+    // puts there for BPF programs, as bpftrace shows too; the rest is the
+    // call's: openat(AT_FDCWD, name, O_RDONLY | O_CLOEXEC, 0).
+    let (record, rest) = text.split_once('\n').expect("two lines");
+    assert!(record.starts_with("{ .common_type = "), "{text}");
+    let tail = record
+        .split_once(", .dfd = ")
+        .map(|(_, t)| t)
+        .unwrap_or_else(|| panic!("{text}"));
+    let (filename, flags) = tail
+        .strip_prefix("4294967196, .filename = 0x")
+        .and_then(|t| t.split_once(", .flags = "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(u64::from_str_radix(filename, 16).is_ok(), "{text}");
+    assert_eq!(
+        flags,
+        format!("{}, .mode = 0 }}", libc::O_RDONLY | libc::O_CLOEXEC)
+    );
+    assert_eq!(rest, "1\n\n\n");
+}
+
+#[test]
+fn raw_tracepoint_args_as_a_whole() {
+    btf!();
+    let t = trace_child(
+        "rtargs",
+        r#"rt:sched_switch /args.prev->comm == str($1)/ { print(args); exit(); }"#,
+        None,
+        sleep_briefly,
+    );
+    let text = t.out.ok();
+    let fields: Vec<&str> = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("{ "))
+        .and_then(|l| l.strip_suffix(" }"))
+        .unwrap_or_else(|| panic!("{text}"))
+        .split(", ")
+        .collect();
+    // Switched out to sleep: not preempted, in a sleeping state.
+    assert_eq!(fields[0], ".preempt = false");
+    assert!(fields[1].starts_with(".prev = 0xffff"), "{text}");
+    assert!(fields[2].starts_with(".next = 0xffff"), "{text}");
+    let state = fields[3]
+        .strip_prefix(".prev_state = ")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(state.parse::<u32>().is_ok_and(|s| s != 0), "{text}");
+}

@@ -354,14 +354,23 @@ fn unknown_tracepoint_field() {
 
 #[test]
 fn args_without_field() {
+    // `args` alone is the whole record, a struct: not an integer.
     check(
         r#"tracepoint:syscalls:sys_enter_openat { printf("%d\n", args); }"#,
-        r#"stdin:1:55: error: 'args' needs a field
+        r#"stdin:1:55: error: printf: %d expects an integer, found struct _tracepoint_syscalls_sys_enter_openat
   |
 1 | tracepoint:syscalls:sys_enter_openat { printf("%d\n", args); }
-  |                                                       ^^^^ which field?
+  |                                                       ^^^^ wrong type
   |
-  = help: write args.FIELD; list the fields with ferret -lv 'tracepoint:CATEGORY:EVENT'
+  = help: use %s to print it
+"#,
+    );
+    check(
+        r#"begin { printf("%d\n", args); }"#,
+        r#"stdin:1:24: error: 'args' is not available in begin probes
+  |
+1 | begin { printf("%d\n", args); }
+  |                        ^^^^ no arguments here
 "#,
     );
 }

@@ -172,11 +172,7 @@ impl Lowerer<'_, '_> {
             }
             "kstack" => self.kstack(None, expr.span)?,
             "curtask" => self.curtask(),
-            "args" => {
-                return Err(Diagnostic::error(expr.span, "'args' needs a field")
-                    .with_label("which field?")
-                    .with_help("write args.FIELD; list the fields with ferret -lv 'tracepoint:CATEGORY:EVENT'"));
-            }
+            "args" => self.whole_args(expr.span)?,
             "retval" | "func" => {
                 let mut d = Diagnostic::error(
                     expr.span,

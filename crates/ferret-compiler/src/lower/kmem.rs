@@ -15,8 +15,9 @@ use ferret_syntax::{Diagnostic, Span};
 
 use super::expr::Res;
 use super::{CTX_SLOT, Lowerer, Place, TVal, Val};
-use crate::ctypes::{BtfRef, BtfSrc, CId, CType};
+use crate::ctypes::{BtfRef, BtfSrc, CId, CMember, CType};
 use crate::program::Attach;
+use crate::target::{FieldKind, TracepointField};
 use crate::types::Ty;
 
 /// A C object in memory, located but not yet read.
@@ -643,6 +644,129 @@ impl<'o> Lowerer<'_, 'o> {
     pub fn enum_constant(&mut self, name: &str) -> Option<TVal> {
         let (def, value) = self.g.ctypes.enum_constant(name)?;
         Some(TVal::new(Val::Imm(value), Ty::Enum(def)))
+    }
+
+    /// `args` as a whole value: a tracepoint's record (its common fields
+    /// too, as in bpftrace) or a raw tracepoint's arguments, as a struct.
+    pub fn whole_args(&mut self, span: Span) -> Res<TVal> {
+        let record = match &self.probe.attach {
+            Attach::Tracepoint { category, event } if self.group.is_none() => {
+                let Some(format) = self.probe.format.clone() else {
+                    return Err(Diagnostic::error(span, "this tracepoint has no format"));
+                };
+                let name = format!("_tracepoint_{category}_{event}");
+                let fields: Vec<TracepointField> = format
+                    .common
+                    .iter()
+                    .chain(&format.fields)
+                    .cloned()
+                    .collect();
+                let size = fields.iter().map(|f| f.offset + f.size).max().unwrap_or(0);
+                let mut members = Vec::new();
+                for f in &fields {
+                    let ty = self.tracepoint_field_type(f);
+                    members.push(CMember {
+                        name: f.name.clone(),
+                        bit_offset: f.offset * 8,
+                        bits: 0,
+                        ty,
+                    });
+                }
+                self.g.ctypes.made_up_record(&name, size, |_| members)
+            }
+            Attach::RawTracepoint { module, event, .. } => {
+                let name = format!("_rawtracepoint_{module}_{event}");
+                let (src, btf) = self.probe_btf().map_err(|why| {
+                    Diagnostic::error(
+                        span,
+                        format!("'args' of a raw tracepoint needs the kernel's BTF: {why}"),
+                    )
+                    .with_label("no argument names")
+                })?;
+                let Some(rt) = btf.raw_tracepoint(event) else {
+                    return Err(Diagnostic::error(
+                        span,
+                        format!("the kernel's BTF does not describe raw tracepoint {event}"),
+                    )
+                    .with_label("no argument names"));
+                };
+                let size = 8 * rt.args.len() as u32;
+                self.g.ctypes.made_up_record(&name, size, |ctypes| {
+                    rt.args
+                        .iter()
+                        .enumerate()
+                        .map(|(i, a)| CMember {
+                            name: a.name.clone(),
+                            bit_offset: 64 * i as u32,
+                            bits: 0,
+                            ty: ctypes.import(BtfRef { src, id: a.type_id }),
+                        })
+                        .collect()
+                })
+            }
+            _ => {
+                let mut d = Diagnostic::error(
+                    span,
+                    format!("'args' is not available in {} probes", self.probe_kind()),
+                )
+                .with_label("no arguments here");
+                if matches!(self.probe.attach, Attach::RawSyscalls { .. }) || self.group.is_some() {
+                    d = Diagnostic::error(
+                        span,
+                        "'args' as a whole is not available in a probe on many syscall tracepoints",
+                    )
+                    .with_label("one program serves them all")
+                    .with_help("read the fields you need: args.FIELD");
+                }
+                return Err(d);
+            }
+        };
+        self.e
+            .push(Insn::load(Size::DW, Reg::R0, Reg::FP, CTX_SLOT));
+        let addr = self.temp_from(Reg::R0, Ty::U64);
+        self.read_struct(
+            Obj {
+                addr,
+                off: 0,
+                ty: record,
+                bits: None,
+                user: false,
+            },
+            span,
+        )
+    }
+
+    /// The C type of a tracepoint field, as a member of `args`.
+    fn tracepoint_field_type(&mut self, f: &TracepointField) -> CId {
+        let int = |l: &mut Self, bytes: u32, signed| {
+            l.g.ctypes.of_value(&Ty::Int {
+                bytes: bytes as u8,
+                signed,
+            })
+        };
+        match f.kind {
+            FieldKind::Integer => match self.typed_field(&f.c_type, false) {
+                Some(ty) => self.g.ctypes.of_value(&ty),
+                None => int(self, f.size, f.signed),
+            },
+            FieldKind::Pointer => match self.typed_field(&f.c_type, true) {
+                Some(ty) => self.g.ctypes.of_value(&ty),
+                None => match self.g.ctypes.named("void", Span::default()) {
+                    Ok(void) => self.g.ctypes.pointer_to(void),
+                    Err(_) => int(self, 8, false),
+                },
+            },
+            FieldKind::CharArray { len } => {
+                let char_t = int(self, 1, true);
+                self.g.ctypes.array_of(char_t, len)
+            }
+            FieldKind::Array { elem_size, len } => {
+                let elem = int(self, elem_size, f.signed);
+                self.g.ctypes.array_of(elem, len)
+            }
+            // The u32 locating the data in the record.
+            FieldKind::DataLocString | FieldKind::DataLocArray => int(self, 4, false),
+        }
     }
 
     /// `args.NAME` of a raw tracepoint, typed from its BTF prototype.
