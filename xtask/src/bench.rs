@@ -11,6 +11,7 @@ use crate::bpf::{self, ProgFd, Stats, StatsEnabled, StatsSource};
 use crate::hammer;
 use crate::proc::{self, Exit, Proc};
 use crate::report::{self, Cell, Goal, Row};
+use crate::tools::{self, which};
 
 const NOTIFY: &str = "__BPFTRACE_NOTIFY_PROBES_ATTACHED";
 const BENCHES: [&str; 4] = ["startup", "wide", "cost", "printf"];
@@ -597,14 +598,6 @@ fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
 /// Finds bpftrace and bpftool, installing them with apt-get when missing.
 fn find_tools(want_bpftrace: bool) -> (Option<PathBuf>, Option<PathBuf>) {
     let mut missing = Vec::new();
@@ -615,21 +608,7 @@ fn find_tools(want_bpftrace: bool) -> (Option<PathBuf>, Option<PathBuf>) {
         missing.push("bpftool");
     }
     if !missing.is_empty() {
-        if which("apt-get").is_some() {
-            eprintln!("installing {} with apt-get", missing.join(" "));
-            let install = || {
-                Command::new("apt-get")
-                    .args(["install", "-y", "-q"])
-                    .args(&missing)
-                    .env("DEBIAN_FRONTEND", "noninteractive")
-                    .status()
-                    .is_ok_and(|s| s.success())
-            };
-            if !install() {
-                let _ = Command::new("apt-get").args(["update", "-q"]).status();
-                install();
-            }
-        }
+        tools::apt_install(&missing);
         for m in &missing {
             if which(m).is_none() {
                 eprintln!(
