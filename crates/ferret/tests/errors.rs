@@ -8,8 +8,10 @@
 
 use std::process::{Command, Output};
 
+mod common;
+
 fn ferret(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferret"))
+    Command::new(common::ferret_path())
         .args(args)
         .env_remove("BPFTRACE_MAX_STRLEN")
         .env_remove("BPFTRACE_MAX_MAP_KEYS")
@@ -1193,9 +1195,10 @@ fn unreadable_script() {
 
 #[test]
 fn script_is_a_directory() {
-    let dir = env!("CARGO_TARGET_TMPDIR");
+    let dir = common::TempDir::new("dir");
+    let dir = dir.0.display().to_string();
     check_args(
-        &[dir],
+        &[&dir],
         &format!(
             "ferret: cannot read {dir}: Is a directory (os error 21)\n\
              Try 'ferret --help' for more information.\n"
@@ -1205,7 +1208,8 @@ fn script_is_a_directory() {
 
 #[test]
 fn errors_in_a_script_name_the_file_and_line() {
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("errors_prinft.bt");
+    let dir = common::TempDir::new("scrp");
+    let path = dir.path("errors_prinft.bt");
     std::fs::write(
         &path,
         "begin {\n  printf(\"ok\\n\");\n  prinft(\"x\");\n}\n",

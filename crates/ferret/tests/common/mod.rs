@@ -25,8 +25,11 @@ pub const NOTIFY: &str = "__BPFTRACE_NOTIFY_PROBES_ATTACHED";
 /// The longest any single ferret run may take before the test fails.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub fn ferret_path() -> &'static str {
-    env!("CARGO_BIN_EXE_ferret")
+/// The ferret binary under test: Cargo's build, unless `FERRET_BIN` names
+/// another (the test binaries run inside a VM by `cargo xtask vm-test`,
+/// where Cargo's target directory does not exist).
+pub fn ferret_path() -> String {
+    std::env::var("FERRET_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ferret").to_string())
 }
 
 fn under_ci() -> bool {
