@@ -405,6 +405,23 @@ fn string_equality() {
     }
 }
 
+/// 6.1's bpf_get_current_comm stops writing at the NUL (the VM's stub
+/// does the same over a stack of garbage): comm must still compare by its
+/// text and key maps by its text alone.
+#[test]
+fn comm_ignores_what_the_helper_leaves_after_the_nul() {
+    assert_eq!(eval("", "comm == \"ferret-test\""), 1);
+    let (prog, m) = run_all("begin { @[comm] = 1; }");
+    let keys: Vec<Vec<u8>> = m
+        .entries(&prog.maps[0].symbol, 0)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let mut want = b"ferret-test".to_vec();
+    want.resize(16, 0);
+    assert_eq!(keys, [want]);
+}
+
 #[test]
 fn builtins_read_the_current_task() {
     assert_eq!(eval("", "pid"), 4242);

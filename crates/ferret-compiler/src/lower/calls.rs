@@ -155,7 +155,9 @@ impl Lowerer<'_, '_> {
                 }
             },
             "comm" => {
-                let place = self.alloc_mem(16, false);
+                // Zeroed first: 6.1's helper stops writing at the NUL, and
+                // comparisons and map keys read all 16 bytes.
+                let place = self.alloc_mem(16, true);
                 self.addr_of(place, Reg::R1);
                 self.e.push(Insn::mov64_imm(Reg::R2, 16));
                 self.e.push(Insn::call(helper::GET_CURRENT_COMM));

@@ -552,6 +552,10 @@ impl Machine {
         match id {
             _ if id == RECORD_FP as u32 => {
                 self.stack = a[0] - 512..a[0];
+                // A kernel program's stack starts out as whatever was there
+                // before: fill it with garbage so that code relying on
+                // zeroes it did not write fails here too.
+                self.write(a[0] - 512, &[0xa5; 512], "stack garbage");
                 0
             }
             _ if id == helper::MAP_LOOKUP_ELEM as u32 => {
@@ -589,9 +593,11 @@ impl Machine {
                 if size == 0 {
                     return EINVAL;
                 }
-                let mut buf = vec![0u8; size];
+                // As 6.1 does (strscpy, not strscpy_pad): the bytes after
+                // the terminating NUL keep what was there.
                 let n = self.comm.len().min(size - 1).min(15);
-                buf[..n].copy_from_slice(&self.comm[..n]);
+                let mut buf = self.comm[..n].to_vec();
+                buf.push(0);
                 self.write(a[0], &buf, "get_current_comm");
                 0
             }
