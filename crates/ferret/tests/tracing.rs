@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{TempDir, Tracer, gettid, kernel_or_skip, open_path, run_trigger, unique_name};
 
@@ -207,19 +207,42 @@ fn rand_varies() {
 fn ksym_of_a_timer_function() {
     kernel!();
     // nanosleep arms an hrtimer whose callback is hrtimer_wakeup. Other
-    // timers may start in this thread too (a perf event's, when other
-    // tracers run), so look for it among what is printed.
-    let t = Tracer::start_prog(
+    // timers may be armed while this thread is current (a perf event that
+    // another tracer enables on this CPU arms perf_swevent_hrtimer), so
+    // every timer of this thread is printed until the sleep's shows up.
+    let mut t = Tracer::start_prog(
         &["-q"],
         r#"tracepoint:timer:hrtimer_start /tid == $1/ { printf("%s\n", ksym(args.function)); }"#,
         &[&gettid().to_string()],
     );
-    for _ in 0..3 {
-        std::thread::sleep(Duration::from_millis(1));
+    std::thread::sleep(Duration::from_millis(1));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        let Some(line) = t.next_line(Duration::from_millis(100)) else {
+            continue;
+        };
+        let done = line == "hrtimer_wakeup\n";
+        seen.push(line);
+        if done {
+            break;
+        }
     }
     let out = t.stop(libc::SIGINT);
-    let stdout = out.ok();
-    assert!(stdout.lines().any(|l| l == "hrtimer_wakeup"), "{stdout:?}");
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("hrtimer_wakeup\n"),
+        "{out:#?}"
+    );
+    assert!(
+        seen.iter().all(|l| {
+            let sym = l.trim_end();
+            !sym.is_empty() && !sym.starts_with("0x") && !sym.contains(' ')
+        }),
+        "{seen:?}"
+    );
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_eq!(out.stderr, "", "{out:#?}");
 }
 
 #[test]
