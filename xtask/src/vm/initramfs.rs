@@ -1,0 +1,262 @@
+//! The VM's whole root file system: busybox, a few of the host's own
+//! programs that the tests run, ferret, the test binaries and an `/init`
+//! that mounts what a tracer needs, runs every test binary, prints a
+//! result line and powers off.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::build::Build;
+use crate::Result;
+use crate::tools::which;
+
+/// The prefix of every line `/init` prints for the host to read.
+pub const MARK: &str = "ferret-vm-test:";
+
+/// Programs the tests execute by path, copied from the host with their
+/// shared libraries instead of being busybox applets: the tests run them
+/// through symlinks with made-up names (so the child's comm is unique),
+/// which a multi-call busybox would not recognise, and they expect a
+/// dynamically linked program's start-up (`/bin/true` mapping its libraries).
+const HOST_PROGRAMS: &[&str] = &["/bin/true", "/bin/dd", "/bin/sleep", "/bin/cat"];
+
+/// Tests that assert wall-clock limits measured on real hardware; under
+/// emulation everything is tens of times slower, so they are skipped here
+/// (the host's `cargo test` still runs them).
+pub const TIMED_TESTS: &[&str] = &[
+    "attaching_every_syscall_tracepoint_is_fast",
+    "tracefs_lists_and_reads_formats",
+];
+
+/// Writes the staging tree under `dir` and packs it into `dir.cpio`.
+pub fn make(dir: &Path, build: &Build, test_args: &[String]) -> Result<PathBuf> {
+    let _ = std::fs::remove_dir_all(dir);
+    let stage = Stage { root: dir };
+    for d in ["bin", "proc", "sys", "dev", "tmp", "root", "tests"] {
+        stage.mkdir(d)?;
+    }
+    let busybox = which("busybox").ok_or("busybox is not installed")?;
+    stage.copy_program(&busybox, "bin/busybox")?;
+    for applet in busybox_applets(&busybox)? {
+        let link = format!("bin/{applet}");
+        if applet != "busybox" && !HOST_PROGRAMS.contains(&format!("/{link}").as_str()) {
+            stage.symlink("busybox", &link)?;
+        }
+    }
+    for program in HOST_PROGRAMS {
+        stage.copy_program(Path::new(program), &program[1..])?;
+    }
+    stage.copy(&build.ferret, "bin/ferret")?;
+    let mut runs = Vec::new();
+    for (i, (label, exe)) in build.tests.iter().enumerate() {
+        let inside = format!("tests/{i:02}-{}", label.replace('/', "-"));
+        stage.copy(exe, &inside)?;
+        runs.push((label.as_str(), format!("/{inside}")));
+    }
+    let init = dir.join("init");
+    write(&init, &init_script(&runs, test_args))?;
+    set_mode(&init, 0o755)?;
+    let archive = dir.with_extension("cpio");
+    pack(dir, &archive)?;
+    Ok(archive)
+}
+
+/// `/init`. Busybox's sh runs it as pid 1; its output is the console.
+fn init_script(runs: &[(&str, String)], test_args: &[String]) -> String {
+    let mut args: Vec<String> = test_args.iter().map(|a| quote(a)).collect();
+    for t in TIMED_TESTS {
+        args.push(format!("--skip {}", quote(t)));
+    }
+    let args = args.join(" ");
+    let mut s = String::from(
+        r#"#!/bin/sh
+# Written by cargo xtask vm-test.
+export PATH=/bin HOME=/root TMPDIR=/tmp CI=true FERRET_BIN=/bin/ferret
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+mount -t tracefs tracefs /sys/kernel/tracing
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t bpf bpf /sys/fs/bpf
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+"#,
+    );
+    let _ = writeln!(s, "echo \"{MARK} kernel $(uname -r), $(nproc) CPUs\"");
+    let _ = writeln!(
+        s,
+        r#"result=pass
+run() {{
+    label=$1; shift
+    echo "{MARK} start $label"
+    start=$(cut -d' ' -f1 /proc/uptime)
+    "$@"
+    rc=$?
+    took=$(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN {{ printf "%.1f", b - a }}')
+    if [ "$rc" = 0 ]; then
+        echo "{MARK} ok $label ${{took}}s"
+    else
+        echo "{MARK} FAILED $label (exit $rc) ${{took}}s"
+        result=fail
+    fi
+}}"#
+    );
+    for (label, path) in runs {
+        let _ = writeln!(s, "run {} {} {args}", quote(label), quote(path));
+    }
+    let _ = writeln!(s, "echo \"{MARK} result $result\"");
+    s.push_str("sync\npoweroff -f\n");
+    s
+}
+
+/// Single-quotes `s` for the shell.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+struct Stage<'a> {
+    root: &'a Path,
+}
+
+impl Stage<'_> {
+    fn mkdir(&self, rel: &str) -> Result<()> {
+        let d = self.root.join(rel);
+        std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))
+    }
+
+    fn copy(&self, from: &Path, rel: &str) -> Result<()> {
+        let to = self.root.join(rel);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        std::fs::copy(from, &to)
+            .map(|_| ())
+            .map_err(|e| format!("copy {} to {}: {e}", from.display(), to.display()))
+    }
+
+    fn symlink(&self, target: &str, rel: &str) -> Result<()> {
+        let link = self.root.join(rel);
+        std::os::unix::fs::symlink(target, &link).map_err(|e| format!("{}: {e}", link.display()))
+    }
+
+    /// Copies a program and, when it is dynamically linked, the shared
+    /// libraries and loader `ldd` names, at the same paths.
+    fn copy_program(&self, program: &Path, rel: &str) -> Result<()> {
+        self.copy(program, rel)?;
+        for lib in shared_libraries(program)? {
+            let rel = lib.strip_prefix("/").unwrap_or(&lib).display().to_string();
+            if !self.root.join(&rel).exists() {
+                self.copy(&lib, &rel)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The absolute paths in `ldd`'s answer; none for a static program.
+fn shared_libraries(program: &Path) -> Result<Vec<PathBuf>> {
+    let out = Command::new("ldd")
+        .arg(program)
+        .output()
+        .map_err(|e| format!("ldd: {e}"))?;
+    // ldd exits non-zero for "not a dynamic executable".
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text
+        .split_whitespace()
+        .filter(|w| w.starts_with('/'))
+        .map(PathBuf::from)
+        .collect())
+}
+
+fn busybox_applets(busybox: &Path) -> Result<Vec<String>> {
+    let out = Command::new(busybox)
+        .arg("--list")
+        .output()
+        .map_err(|e| format!("{} --list: {e}", busybox.display()))?;
+    let list = String::from_utf8_lossy(&out.stdout);
+    let applets: Vec<String> = list.lines().map(str::to_string).collect();
+    for needed in ["sh", "mount", "poweroff", "awk", "cut"] {
+        if !applets.iter().any(|a| a == needed) {
+            return Err(format!("{} has no '{needed}' applet", busybox.display()));
+        }
+    }
+    Ok(applets)
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A newc cpio archive of `dir`, every file owned by root. Uncompressed:
+/// the kernel unpacks it faster than it could inflate it under emulation.
+fn pack(dir: &Path, archive: &Path) -> Result<()> {
+    let mut names = Vec::new();
+    list_tree(dir, Path::new("."), &mut names)?;
+    let out = File::create(archive).map_err(|e| format!("{}: {e}", archive.display()))?;
+    let mut child = Command::new("cpio")
+        .args(["--quiet", "-o", "-H", "newc", "-R", "0:0"])
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(out)
+        .spawn()
+        .map_err(|e| format!("cpio: {e}"))?;
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().ok_or("cpio stdin")?;
+        let list: String = names.iter().map(|n| format!("{}\n", n.display())).collect();
+        stdin
+            .write_all(list.as_bytes())
+            .map_err(|e| format!("cpio: {e}"))?;
+    }
+    let status = child.wait().map_err(|e| format!("cpio: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cpio failed: {status}"))
+    }
+}
+
+/// Every path under `dir`, parents before children.
+fn list_tree(dir: &Path, rel: &Path, names: &mut Vec<PathBuf>) -> Result<()> {
+    let here = dir.join(rel);
+    let mut entries: Vec<_> = std::fs::read_dir(&here)
+        .map_err(|e| format!("{}: {e}", here.display()))?
+        .flatten()
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = rel.join(entry.file_name());
+        names.push(path.clone());
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if is_dir {
+            list_tree(dir, &path, names)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_runs_each_binary_with_the_filter_and_the_skips() {
+        let runs = [("ferret/tracing", "/tests/01-ferret-tracing".to_string())];
+        let s = init_script(&runs, &["kprobe".into(), "it's".into()]);
+        assert!(s.starts_with("#!/bin/sh\n"));
+        assert!(s.contains(
+            "run 'ferret/tracing' '/tests/01-ferret-tracing' 'kprobe' 'it'\\''s' \
+             --skip 'attaching_every_syscall_tracepoint_is_fast'"
+        ));
+        assert!(s.contains("ferret-vm-test: result $result"));
+        assert!(s.ends_with("poweroff -f\n"));
+    }
+}
