@@ -329,9 +329,15 @@ fn kernel_version_code() -> u32 {
 
 /// The verifier's log level on retry: `BPF_LOG_LEVEL1 | BPF_LOG_STATS`.
 const LOG_LEVEL: u32 = 1 | 4;
-/// First and largest verifier log buffer.
+/// `BPF_LOG_STATS` alone: the verifier's messages (why it refused) and
+/// statistics, without the instructions it walked.
+const LOG_LEVEL_STATS: u32 = 4;
+/// First and largest verifier log buffer. A log that outgrows 1 MiB is
+/// that of a program the verifier walked for long: its end tells why,
+/// which older kernels lose, so the statistics-only log is asked for
+/// instead of a bigger one.
 const LOG_MIN: usize = 10 * 1024;
-const LOG_MAX: usize = (u32::MAX >> 8) as usize;
+const LOG_MAX: usize = 1024 * 1024;
 
 /// What `BPF_PROG_LOAD` gets, apart from the log buffer.
 struct LoadRequest<'a> {
@@ -347,9 +353,11 @@ struct LoadRequest<'a> {
 }
 
 impl LoadRequest<'_> {
-    /// One `BPF_PROG_LOAD`; `log` empty means no log. EAGAIN (the
-    /// verifier interrupted by a signal) is retried a few times.
-    fn attempt(&self, log: &mut [u8]) -> io::Result<OwnedFd> {
+    /// One `BPF_PROG_LOAD` with a log of `level`; `log` empty means no
+    /// log. EAGAIN (the verifier interrupted by a signal) is retried a few
+    /// times. Also says whether the kernel kept the log's end when it did
+    /// not fit (6.4 and later, which report the size the whole log needed).
+    fn attempt_at(&self, log: &mut [u8], level: u32) -> (io::Result<OwnedFd>, bool) {
         let mut attr = sys::zeroed_attr();
         // SAFETY: `attr` is all zeroes, a valid value of each of its
         // variants; this one is only written.
@@ -370,7 +378,7 @@ impl LoadRequest<'_> {
             u.func_info_cnt = count;
         }
         if !log.is_empty() {
-            u.log_level = LOG_LEVEL;
+            u.log_level = level;
             u.log_buf = log.as_mut_ptr() as u64;
             u.log_size = log.len() as u32;
         }
@@ -380,23 +388,31 @@ impl LoadRequest<'_> {
             // `log` for the call, with the lengths given next to them.
             match unsafe { sys::bpf_fd(bpf_cmd::BPF_PROG_LOAD, &mut attr) } {
                 Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && tries < 5 => tries += 1,
-                result => return result,
+                result => {
+                    // SAFETY: the variant written above, read back.
+                    let rotated = unsafe { attr.__bindgen_anon_3.log_true_size } != 0;
+                    return (result, rotated);
+                }
             }
         }
     }
 
     /// Loads without a log first (the verifier is faster without one); on
     /// failure loads again with a log, growing it while the kernel says it
-    /// is too small. Returns the result and the log.
+    /// is too small and kept only its start. Returns the result and the log.
     fn run(&self) -> (io::Result<OwnedFd>, String) {
         let mut log = Vec::new();
         let mut retries = 0;
         loop {
-            let result = self.attempt(&mut log);
+            let (result, rotated) = self.attempt_at(&mut log, LOG_LEVEL);
             let Err(e) = &result else {
                 return (result, String::new());
             };
-            if retries < 10 && (log.is_empty() || e.raw_os_error() == Some(libc::ENOSPC)) {
+            // A log cut short keeps its end on kernels that rotate it: the
+            // verifier's reason is there, and verifying a program the
+            // verifier walked for long again costs as long again.
+            let cut_at_end = e.raw_os_error() == Some(libc::ENOSPC) && !rotated;
+            if retries < 10 && (log.is_empty() || cut_at_end) {
                 let len = (log.len() * 10).clamp(LOG_MIN, LOG_MAX);
                 if len > log.len() {
                     log = vec![0; len];
@@ -404,10 +420,30 @@ impl LoadRequest<'_> {
                     continue;
                 }
             }
-            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-            return (result, String::from_utf8_lossy(&log[..end]).into_owned());
+            let mut text = c_text(&log);
+            if cut_at_end {
+                // Before 6.4 the kernel kept the log's start, not the
+                // reason at its end: ask for the reason, and add what the
+                // log does not say yet.
+                let mut stats = vec![0; LOG_MIN];
+                if self.attempt_at(&mut stats, LOG_LEVEL_STATS).0.is_err() {
+                    for line in c_text(&stats).lines() {
+                        if !text.contains(line) {
+                            text.push('\n');
+                            text.push_str(line);
+                        }
+                    }
+                }
+            }
+            return (result, text);
         }
     }
+}
+
+/// The text of a NUL-terminated log buffer.
+fn c_text(log: &[u8]) -> String {
+    let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+    String::from_utf8_lossy(&log[..end]).into_owned()
 }
 
 /// Loads `blob` with `BPF_BTF_LOAD`; the kernel's complaint on failure.

@@ -1229,13 +1229,21 @@ fn errors_in_a_script_name_the_file_and_line() {
 /// The log lines come from the kernel, so only the part ferret writes is
 /// compared exactly; the notes must end with the verifier's reason.
 fn check_verifier(program: &str, head: &str, reason: &str) {
+    check_verifier_any(program, &[(head, reason)]);
+}
+
+/// [`check_verifier`] where kernels differ: one of `answers` (head and
+/// reason) must be given.
+fn check_verifier_any(program: &str, answers: &[(&str, &str)]) {
     if !root() {
         eprintln!("skipped: loading programs needs root");
         return;
     }
     let out = ferret(&["-e", program]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.starts_with(head), "stderr:\n{stderr}");
+    let Some(&(head, reason)) = answers.iter().find(|(h, _)| stderr.starts_with(h)) else {
+        panic!("stderr:\n{stderr}");
+    };
     let notes: Vec<&str> = stderr[head.len()..].lines().collect();
     assert!(!notes.is_empty() && notes.len() <= 8, "stderr:\n{stderr}");
     assert!(
@@ -1274,7 +1282,7 @@ fn verifier_rejects_an_endless_loop() {
 /// probe.
 #[test]
 fn verifier_rejection_attaches_nothing() {
-    check_verifier(
+    check_endless_loop(
         "tracepoint:syscalls:sys_enter_read,tracepoint:syscalls:sys_enter_write { @ = count(); }
 interval:s:1 { $i = 1; while ($i) { $i = 1; } }",
         "stdin:2:24: error: the kernel's verifier rejected probe interval:s:1
@@ -1284,7 +1292,23 @@ interval:s:1 { $i = 1; while ($i) { $i = 1; } }",
   |
   = help: give it a condition that becomes false sooner, or loop with for ($i : 0..N), which the kernel bounds
 ",
-        "infinite loop detected",
+    );
+}
+
+/// A loop whose variable is set again each time round: 6.1's verifier
+/// does not see that it never ends, gives up after a million
+/// instructions, and says that instead.
+fn check_endless_loop(program: &str, head: &str) {
+    let gave_up = head.replace(
+        "this loop never ends",
+        "the verifier cannot follow this loop to its end",
+    );
+    check_verifier_any(
+        program,
+        &[
+            (head, "infinite loop detected"),
+            (&gave_up, "BPF program is too large"),
+        ],
     );
 }
 
@@ -1535,7 +1559,7 @@ fn config_after_a_probe() {
 
 #[test]
 fn bad_config_environment_variable() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ferret"))
+    let out = Command::new(common::ferret_path())
         .args(["-e", "begin { }"])
         .env("BPFTRACE_STACK_MODE", "pref")
         .output()
@@ -1991,7 +2015,7 @@ fn verifier_cannot_follow_a_long_while_loop() {
 /// An endless `while` inside a `for` body (a callback) is found there.
 #[test]
 fn verifier_rejects_an_endless_loop_in_a_for_body() {
-    check_verifier(
+    check_endless_loop(
         "begin { @m[1] = 1; for ($kv : @m) { $i = 1; while ($i) { $i = 1; } } }",
         "stdin:1:45: error: the kernel's verifier rejected probe begin
   |
@@ -2000,6 +2024,5 @@ fn verifier_rejects_an_endless_loop_in_a_for_body() {
   |
   = help: give it a condition that becomes false sooner, or loop with for ($i : 0..N), which the kernel bounds
 ",
-        "infinite loop detected",
     );
 }
