@@ -71,6 +71,18 @@ pub fn kernel_or_skip(module: &str) -> bool {
     }
 }
 
+/// Whether this kernel makes kprobes, by what the kernel exposes (not by
+/// asking ferret): the kprobe PMU, or tracefs' kprobe_events.
+pub fn kprobes_available() -> bool {
+    [
+        "/sys/bus/event_source/devices/kprobe",
+        "/sys/kernel/tracing/kprobe_events",
+        "/sys/kernel/debug/tracing/kprobe_events",
+    ]
+    .iter()
+    .any(|p| Path::new(p).exists())
+}
+
 /// What a finished ferret printed, minus the notify line.
 #[derive(Debug)]
 pub struct Output {
@@ -289,7 +301,9 @@ impl Tracer {
 
     /// False when ferret ended first.
     fn wait_attached(&mut self) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // As long as a whole run may take: under emulation (`cargo xtask
+        // vm-test`) attaching takes seconds.
+        let deadline = Instant::now() + RUN_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
