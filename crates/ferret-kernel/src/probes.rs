@@ -111,6 +111,13 @@ fn parse_config_bit(format: &str) -> Option<u32> {
     bit.parse().ok().filter(|&b| b < 64)
 }
 
+/// Whether this kernel makes kprobes (`CONFIG_KPROBES`): it has the kprobe
+/// PMU, or `kprobe_events` in tracefs (`tracefs` is where it is mounted).
+pub fn kprobes_available(tracefs: Option<&Path>) -> bool {
+    pmu(ProbeKind::Kprobe).is_some()
+        || tracefs.is_some_and(|t| t.join(ProbeKind::Kprobe.events_file()).exists())
+}
+
 /// A probe made through tracefs, removed again when dropped. Its perf
 /// event must be closed first: the kernel refuses to remove a probe in use.
 #[derive(Debug)]

@@ -68,9 +68,66 @@ pub fn event_id(tracefs: &Path, category: &str, event: &str) -> Result<u64> {
     })
 }
 
+/// A kernel function kprobes can attach to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KernelFunction {
+    pub name: String,
+    /// The module it is in; empty for the kernel image's own.
+    pub module: String,
+}
+
+/// The functions ftrace can trace, from `available_filter_functions`: what
+/// kprobe wildcards match and `-l 'kprobe:*'` lists (others may still be
+/// probed by their exact name). Sorted, without duplicates.
+pub fn traceable_functions(tracefs: &Path) -> Result<Vec<KernelFunction>> {
+    let path = tracefs.join("available_filter_functions");
+    let text = fs::read_to_string(&path).map_err(|e| KernelError::io(&path, e))?;
+    Ok(parse_filter_functions(&text))
+}
+
+/// Parses `available_filter_functions` (`name` or `name [module]` lines).
+pub fn parse_filter_functions(text: &str) -> Vec<KernelFunction> {
+    let mut functions: Vec<KernelFunction> = text
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let name = words.next()?;
+            let module = words
+                .next()
+                .and_then(|m| m.strip_prefix('[')?.strip_suffix(']'))
+                .unwrap_or_default();
+            Some(KernelFunction {
+                name: name.to_owned(),
+                module: module.to_owned(),
+            })
+        })
+        .collect();
+    functions.sort_unstable();
+    functions.dedup();
+    functions
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_filter_functions() {
+        let text = "vfs_read\nnf_conntrack_in [nf_conntrack]\nvfs_read\n\n__x64_sys_read\n";
+        let f = parse_filter_functions(text);
+        let names: Vec<(&str, &str)> = f
+            .iter()
+            .map(|f| (f.name.as_str(), f.module.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("__x64_sys_read", ""),
+                ("nf_conntrack_in", "nf_conntrack"),
+                ("vfs_read", "")
+            ]
+        );
+    }
 
     #[test]
     fn parses_available_events() {
