@@ -9,6 +9,7 @@
 pub mod config;
 mod ctypes;
 mod emit;
+mod kprobes;
 mod lower;
 pub mod params;
 pub mod probes;

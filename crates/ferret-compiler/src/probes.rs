@@ -96,6 +96,8 @@ pub struct ProbeResolver<'t> {
     /// malformed.
     pub missing: bool,
     raw_tracepoints: Option<Vec<String>>,
+    /// The kernel's traceable functions, for kprobes.
+    kernel_functions: Option<Vec<(String, String)>>,
     user: crate::uprobes::UserContext,
 }
 
@@ -106,6 +108,7 @@ impl<'t> ProbeResolver<'t> {
             tracepoints: None,
             missing: false,
             raw_tracepoints: None,
+            kernel_functions: None,
             user: Default::default(),
         }
     }
@@ -197,22 +200,35 @@ impl<'t> ProbeResolver<'t> {
             }
             "software" | "s" => perf_event(ap, "software", SOFTWARE_EVENTS, rest),
             "hardware" | "h" => perf_event(ap, "hardware", HARDWARE_EVENTS, rest),
-            "kprobe" | "k" | "kretprobe" | "kr" | "fentry" | "f" | "kfunc" | "fexit" | "fr"
-            | "kretfunc" => {
+            "kprobe" | "k" | "kretprobe" | "kr" => {
+                let retprobe = provider_lc.starts_with("kr");
+                crate::kprobes::check(ap, retprobe, rest)?;
+                if !self.target.kprobes() {
+                    // A probe this kernel cannot make: missing_probes may
+                    // skip it.
+                    self.missing = true;
+                    let d = err(
+                        "kprobes are not available on this kernel (CONFIG_KPROBES is off)".into(),
+                    )
+                    .with_label("kernel dynamic probe");
+                    return Err(self.with_tracepoint_hint(d, rest, retprobe));
+                }
+                let target = self.target;
+                let functions = self
+                    .kernel_functions
+                    .get_or_insert_with(|| target.kernel_functions());
+                crate::kprobes::resolve(target, functions, ap, retprobe, rest).map_err(|e| {
+                    self.missing = e.missing;
+                    e.diag
+                })
+            }
+            "fentry" | "f" | "kfunc" | "fexit" | "fr" | "kretfunc" => {
                 let d = err(format!(
                     "{provider_lc} probes are not supported by this build of ferret yet"
                 ))
                 .with_label("kernel dynamic probe");
-                let exit = matches!(
-                    provider_lc.as_str(),
-                    "kretprobe" | "kr" | "fexit" | "fr" | "kretfunc"
-                );
-                Err(match self.syscall_tracepoint_for(rest, exit) {
-                    Some(tp) => d.with_help(format!("the syscall has a tracepoint: use '{tp}'")),
-                    None => d.with_help(
-                        "use a tracepoint where one covers the event (ferret -l 'tracepoint:*')",
-                    ),
-                })
+                let exit = matches!(provider_lc.as_str(), "fexit" | "fr" | "kretfunc");
+                Err(self.with_tracepoint_hint(d, rest, exit))
             }
             _ if PROBE_KINDS
                 .iter()
@@ -230,6 +246,17 @@ impl<'t> ProbeResolver<'t> {
                 }
                 Err(d)
             }
+        }
+    }
+
+    /// Help for a kernel function probe ferret cannot make: the syscall
+    /// tracepoint that sees the same call, or tracepoints in general.
+    fn with_tracepoint_hint(&mut self, d: Diagnostic, function: &str, exit: bool) -> Diagnostic {
+        match self.syscall_tracepoint_for(function, exit) {
+            Some(tp) => d.with_help(format!("the syscall has a tracepoint: use '{tp}'")),
+            None => d.with_help(
+                "use a tracepoint where one covers the event (ferret -l 'tracepoint:*')",
+            ),
         }
     }
 

@@ -113,6 +113,16 @@ pub enum Attach {
         event: String,
         period: u64,
     },
+    /// `kprobe:`/`kretprobe:` on kernel function `functions[0]` (`module`'s
+    /// when one is named), `offset` bytes in. Several functions (what a
+    /// wildcard matched) share one program, attached to all of them through
+    /// one kprobe_multi link where the kernel has them.
+    Kprobe {
+        functions: Vec<String>,
+        module: Option<String>,
+        offset: u64,
+        retprobe: bool,
+    },
     /// `uprobe:`/`uretprobe:`: `offset` bytes into the file `binary` (with
     /// `-p`, in that process only). `function` is the function the probe is
     /// in, the value of `func`, a string of `function_cap` bytes in every
@@ -157,7 +167,8 @@ impl Attach {
         match self {
             Attach::Tracepoint { .. }
             | Attach::RawSyscalls { .. }
-            | Attach::RawTracepoint { .. } => true,
+            | Attach::RawTracepoint { .. }
+            | Attach::Kprobe { .. } => true,
             // Opened for the process.
             Attach::Uprobe { .. } | Attach::Usdt { .. } => false,
             Attach::Begin
@@ -186,6 +197,26 @@ impl Attach {
     /// second and later sites of one USDT probe.
     pub fn counts_as_probe(&self) -> bool {
         !matches!(self, Attach::Usdt { site, .. } if *site > 0)
+    }
+
+    /// How many probes it is in `Attached N probes`: a kprobe program
+    /// counts each function it attaches to.
+    pub fn probe_count(&self) -> usize {
+        match self {
+            Attach::Kprobe { functions, .. } => functions.len(),
+            _ => usize::from(self.counts_as_probe()),
+        }
+    }
+
+    /// The kprobe `kind` (`kprobe` or `kretprobe`) of a kprobe program.
+    pub fn kprobe_kind(&self) -> Option<&'static str> {
+        match self {
+            Attach::Kprobe {
+                retprobe: false, ..
+            } => Some("kprobe"),
+            Attach::Kprobe { retprobe: true, .. } => Some("kretprobe"),
+            _ => None,
+        }
     }
 }
 

@@ -21,6 +21,15 @@ pub trait Target {
     fn ncpus(&self) -> u64;
     /// `CLOCK_BOOTTIME` at program start in ns, the origin of `elapsed`.
     fn start_ns(&self) -> u64;
+    /// Whether the kernel makes kprobes (`CONFIG_KPROBES`).
+    fn kprobes(&self) -> bool {
+        false
+    }
+    /// The functions kprobe wildcards match, as `(function, module)` with
+    /// an empty module for the kernel image's own; sorted.
+    fn kernel_functions(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
     /// The address of kernel symbol `name` (`kaddr("avenrun")`).
     fn kernel_symbol(&self, name: &str) -> Option<u64> {
         let _ = name;
@@ -105,6 +114,10 @@ pub struct FixedTarget {
     pub binaries: HashMap<String, Arc<Binary>>,
     /// Modules' types, split on top of `btf`.
     pub modules: HashMap<String, Arc<Btf>>,
+    /// Whether kprobes can be made, and the functions they may attach to
+    /// (`(function, module)`).
+    pub kprobes: bool,
+    pub kernel_functions: Vec<(String, String)>,
 }
 
 impl FixedTarget {
@@ -141,6 +154,16 @@ impl Target for FixedTarget {
 
     fn start_ns(&self) -> u64 {
         0
+    }
+
+    fn kprobes(&self) -> bool {
+        self.kprobes
+    }
+
+    fn kernel_functions(&self) -> Vec<(String, String)> {
+        let mut all = self.kernel_functions.clone();
+        all.sort();
+        all
     }
 
     fn kernel_symbol(&self, name: &str) -> Option<u64> {

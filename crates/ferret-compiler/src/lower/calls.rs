@@ -121,6 +121,9 @@ impl Lowerer<'_, '_> {
         if let Some(v) = self.user_builtin(name, expr) {
             return v;
         }
+        if let Some(v) = self.kprobe_builtin(name, expr) {
+            return v;
+        }
         Ok(match name {
             "pid" | "tid" => self.task_id(name == "pid", false)?,
             "uid" | "gid" => {
@@ -165,6 +168,12 @@ impl Lowerer<'_, '_> {
             }
             "probe" if self.group.is_some() => self.group_probe_name(),
             "probe" => {
+                // A program on several kernel functions cannot tell them
+                // apart by a constant: one program each instead.
+                if matches!(&self.probe.attach, Attach::Kprobe { functions, .. } if functions.len() > 1)
+                {
+                    self.per_function = true;
+                }
                 // Every program of a probe gives it the same capacity.
                 let cap = self.probe_cap;
                 let place = self.alloc_mem(cap, false);
@@ -266,6 +275,10 @@ impl Lowerer<'_, '_> {
             } => "uprobe",
             Attach::Uprobe { retprobe: true, .. } => "uretprobe",
             Attach::Usdt { .. } => "usdt",
+            Attach::Kprobe {
+                retprobe: false, ..
+            } => "kprobe",
+            Attach::Kprobe { retprobe: true, .. } => "kretprobe",
         }
     }
 

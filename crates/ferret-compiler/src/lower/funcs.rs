@@ -171,6 +171,10 @@ impl Lowerer<'_, '_> {
                     } => "uprobe",
                     Attach::Uprobe { retprobe: true, .. } => "uretprobe",
                     Attach::Usdt { .. } => "usdt",
+                    Attach::Kprobe {
+                        retprobe: false, ..
+                    } => "kprobe",
+                    Attach::Kprobe { retprobe: true, .. } => "kretprobe",
                 };
                 self.string_literal(kind.as_bytes())
             }),

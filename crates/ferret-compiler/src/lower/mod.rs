@@ -9,6 +9,7 @@ mod expr;
 mod funcs;
 mod kfuncs;
 mod kmem;
+mod kprobe;
 mod loops;
 mod maps;
 mod stmt;
@@ -358,6 +359,7 @@ pub fn compile(
                 .iter()
                 .map(|(text, p)| (text.as_str(), p.clone()))
                 .collect();
+            let resolved = crate::kprobes::merge_wildcards(resolved);
             (*probe, syscalls::plan(resolved, syscall_abi), probe_cap)
         })
         .collect();
@@ -444,8 +446,9 @@ pub fn compile(
                 let (printfs, print_values) = (g.printfs.len(), g.print_values.len());
                 let mut l = Lowerer::new(g, rp, group, *probe_cap);
                 l.lower_probe(probe);
-                if l.mixed_args {
-                    // Lowered again per tracepoint: forget this attempt.
+                if l.mixed_args || l.per_function {
+                    // Lowered again per tracepoint (function): forget this
+                    // attempt.
                     g.printfs.truncate(printfs);
                     g.print_values.truncate(print_values);
                     return false;
@@ -486,6 +489,17 @@ pub fn compile(
                     | Attach::Hardware { .. } => format!("perf_event/{name}"),
                     Attach::Uprobe { retprobe: true, .. } => format!("uretprobe/{name}"),
                     Attach::Uprobe { .. } | Attach::Usdt { .. } => format!("uprobe/{name}"),
+                    // Several functions: one program on all of them, loaded
+                    // for a kprobe_multi link where the kernel has them.
+                    Attach::Kprobe {
+                        functions,
+                        retprobe,
+                        ..
+                    } => format!(
+                        "{}{}/{name}",
+                        if *retprobe { "kretprobe" } else { "kprobe" },
+                        if functions.len() > 1 { ".multi" } else { "" }
+                    ),
                 };
                 programs.push(ProgramInfo {
                     name: name.clone(),
@@ -509,11 +523,14 @@ pub fn compile(
                 });
                 true
             };
-            if !build(&mut g, &unit.probe, unit.group.as_ref())
-                && let Some(group) = &unit.group
-            {
-                for (_, member) in &group.members {
-                    build(&mut g, member, None);
+            if !build(&mut g, &unit.probe, unit.group.as_ref()) {
+                if let Some(group) = &unit.group {
+                    for (_, member) in &group.members {
+                        build(&mut g, member, None);
+                    }
+                }
+                for single in crate::kprobes::split(&unit.probe) {
+                    build(&mut g, &single, None);
                 }
             }
         }
@@ -615,6 +632,9 @@ pub(crate) struct Lowerer<'g, 'o> {
     /// Set when the body reads an `args` field the group's tracepoints do
     /// not share: the group must be one program per tracepoint instead.
     pub mixed_args: bool,
+    /// Set when the body of a program on several kernel functions needs
+    /// to know which one fired (`probe`): one program per function instead.
+    pub per_function: bool,
     pub scopes: Vec<HashMap<String, (Ty, Place)>>,
     /// Bytes of stack in use below the frame pointer.
     pub stack_used: i32,
@@ -650,6 +670,7 @@ impl<'g, 'o> Lowerer<'g, 'o> {
             group,
             probe_cap,
             mixed_args: false,
+            per_function: false,
             scopes: vec![HashMap::new()],
             stack_used: if group.is_some() {
                 syscalls::GROUP_STACK

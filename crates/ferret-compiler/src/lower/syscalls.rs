@@ -63,9 +63,7 @@ impl Unit {
     pub fn attach_count(&self) -> usize {
         self.group
             .as_ref()
-            .map_or(usize::from(self.probe.attach.counts_as_probe()), |g| {
-                g.members.len()
-            })
+            .map_or(self.probe.attach.probe_count(), |g| g.members.len())
     }
 }
 

@@ -52,7 +52,7 @@ const PT_REGS_FIELDS: [&str; 21] = [
 ];
 
 /// The System V calling convention's argument registers.
-const ARG_REGS: [&str; 6] = ["rdi", "rsi", "rdx", "rcx", "r8", "r9"];
+pub(super) const ARG_REGS: [&str; 6] = ["rdi", "rsi", "rdx", "rcx", "r8", "r9"];
 
 impl Lowerer<'_, '_> {
     /// The builtins user-space probes provide; None for names they leave
@@ -160,7 +160,10 @@ impl Lowerer<'_, '_> {
                 .with_help("usage: reg(\"ip\")"));
             }
         };
-        if !(self.probe.attach.is_user_probe() || self.probe.attach.is_perf_event()) {
+        if !(self.probe.attach.is_user_probe()
+            || self.probe.attach.is_perf_event()
+            || self.probe.attach.kprobe_kind().is_some())
+        {
             return Err(Diagnostic::error(
                 expr.span,
                 format!(
@@ -169,7 +172,7 @@ impl Lowerer<'_, '_> {
                 ),
             )
             .with_label("no registers here")
-            .with_help("registers are saved for uprobe, uretprobe, usdt, profile, interval, software and hardware probes"));
+            .with_help("registers are saved for kprobe, kretprobe, uprobe, uretprobe, usdt, profile, interval, software and hardware probes"));
         }
         let Some(index) = PT_REGS_FIELDS.iter().position(|r| *r == name) else {
             let mut d = Diagnostic::error(args[0].span, format!("unknown register '{name}'"))
@@ -188,7 +191,7 @@ impl Lowerer<'_, '_> {
     }
 
     /// A u64 register of the user context, narrowed to `bytes`.
-    fn read_register(&mut self, reg: &str, bytes: u8, signed: bool) -> TVal {
+    pub(super) fn read_register(&mut self, reg: &str, bytes: u8, signed: bool) -> TVal {
         let off = pt_regs_offset(reg).unwrap_or(0);
         self.e
             .push(Insn::load(Size::DW, Reg::R1, Reg::FP, CTX_SLOT));

@@ -95,6 +95,8 @@ const MAP_LOOKUP_PERCPU_ELEM: u32 = helper::MAP_LOOKUP_PERCPU_ELEM as u32;
 const RECORD_FP: i32 = 0x7ff0_0001;
 /// `neg` on 64 bits.
 const NEG64: u8 = 0x87;
+/// What `bpf_get_func_ip` says: the probed function's address.
+pub const FUNC_IP: u64 = 0xffff_ffff_8123_4560;
 /// Fake map handles are this plus the map's index.
 const HANDLE_BASE: u64 = 0x4d41_5000;
 /// Loads of a callback's address become this plus the callback's first
@@ -613,6 +615,13 @@ impl Machine {
             _ if id == helper::GET_SMP_PROCESSOR_ID as u32 => u64::from(cpu),
             _ if id == helper::GET_PRANDOM_U32 as u32 => 0x1234_5678,
             _ if id == helper::GET_CURRENT_CGROUP_ID as u32 => 0xc6,
+            _ if id == helper::GET_FUNC_IP as u32 => {
+                if self.ctx.contains(&a[0]) {
+                    FUNC_IP
+                } else {
+                    self.fault(format!("get_func_ip: {:#x} is not the context", a[0]))
+                }
+            }
             _ if id == helper::GET_STACKID as u32 => 7,
             _ if id == helper::GET_CURRENT_TASK as u32 => self.task_addr(),
             _ if id == helper::PER_CPU_PTR as u32 => {
@@ -670,6 +679,7 @@ stub!(h_lookup_percpu, MAP_LOOKUP_PERCPU_ELEM);
 stub!(h_current_task, helper::GET_CURRENT_TASK as u32);
 stub!(h_per_cpu_ptr, helper::PER_CPU_PTR as u32);
 stub!(h_this_cpu_ptr, helper::THIS_CPU_PTR as u32);
+stub!(h_func_ip, helper::GET_FUNC_IP as u32);
 
 type Stub = fn(u64, u64, u64, u64, u64) -> u64;
 
@@ -699,6 +709,7 @@ const STUBS: &[(u32, Stub)] = &[
     (helper::RINGBUF_OUTPUT as u32, h_ringbuf_output),
     (MAP_LOOKUP_PERCPU_ELEM, h_lookup_percpu),
     (helper::GET_CURRENT_TASK as u32, h_current_task),
+    (helper::GET_FUNC_IP as u32, h_func_ip),
     (helper::LOOP as u32, h_loop),
     (helper::FOR_EACH_MAP_ELEM as u32, h_for_each),
     (helper::PER_CPU_PTR as u32, h_per_cpu_ptr),
