@@ -50,6 +50,7 @@ pub fn list(pattern: &str, verbose: bool) -> Result<(), Failure> {
             let _ = writeln!(out, "{name}");
         }
     }
+    list_kprobes(&pattern, &mut out)?;
     let wants_tracepoints = pattern == "*"
         || pattern.starts_with("tracepoint:")
         || !pattern.contains(':')
@@ -76,6 +77,43 @@ pub fn list(pattern: &str, verbose: bool) -> Result<(), Failure> {
         list_raw_tracepoints(&pattern, verbose, &mut out)?;
     }
     let _ = out.flush();
+    Ok(())
+}
+
+/// `kprobe:FUNCTION` (`kprobe:MODULE:FUNCTION` for a module's) for every
+/// function kprobes can trace, when the kernel makes kprobes; `kretprobe:`
+/// alike when the pattern asks for those.
+fn list_kprobes(pattern: &str, out: &mut impl Write) -> Result<(), Failure> {
+    let kinds: &[&str] = if pattern.starts_with("kretprobe:") {
+        &["kretprobe"]
+    } else if pattern.starts_with("kprobe:") || pattern == "*" {
+        &["kprobe"]
+    } else {
+        return Ok(());
+    };
+    let mount = ferret_kernel::ensure_tracefs().map_err(|e| Failure::Kernel(e.to_string()))?;
+    if !ferret_kernel::probes::kprobes_available(Some(&mount.path)) {
+        if pattern == "*" {
+            return Ok(());
+        }
+        return Err(Failure::Kernel(
+            "kprobes are not available on this kernel (CONFIG_KPROBES is off)".into(),
+        ));
+    }
+    let functions =
+        tracefs::traceable_functions(&mount.path).map_err(|e| Failure::Kernel(e.to_string()))?;
+    for kind in kinds {
+        for f in &functions {
+            let name = if f.module.is_empty() {
+                format!("{kind}:{}", f.name)
+            } else {
+                format!("{kind}:{}:{}", f.module, f.name)
+            };
+            if glob_match(pattern, &name) {
+                let _ = writeln!(out, "{name}");
+            }
+        }
+    }
     Ok(())
 }
 
@@ -196,6 +234,8 @@ fn expand_alias(pattern: &str) -> String {
         "s" => "software",
         "h" => "hardware",
         "rt" => "rawtracepoint",
+        "k" => "kprobe",
+        "kr" => "kretprobe",
         other => other,
     };
     format!("{full}:{rest}")

@@ -471,6 +471,27 @@ impl<'a> Session<'a> {
                     .object
                     .attach_uprobe(&p.name, Path::new(binary), *offset, *retprobe, pid)
                     .map(|()| 1),
+                Attach::Kprobe {
+                    functions,
+                    module,
+                    offset,
+                    retprobe,
+                } => match functions.as_slice() {
+                    [function] => {
+                        // The kernel finds `MODULE:FUNCTION` in that module.
+                        let target = match module {
+                            Some(m) => format!("{m}:{function}"),
+                            None => function.clone(),
+                        };
+                        self.object
+                            .attach_kprobe(&p.name, &target, *offset, *retprobe)
+                            .map(|()| 1)
+                    }
+                    many => {
+                        let names: Vec<&str> = many.iter().map(String::as_str).collect();
+                        self.object.attach_kprobes(&p.name, &names, *retprobe)
+                    }
+                },
                 Attach::Usdt {
                     binary,
                     offset,

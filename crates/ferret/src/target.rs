@@ -80,6 +80,19 @@ impl Target for KernelTarget {
         self.start_ns
     }
 
+    fn kprobes(&self) -> bool {
+        ferret_kernel::probes::kprobes_available(self.tracefs().map(PathBuf::as_path))
+    }
+
+    fn kernel_functions(&self) -> Vec<(String, String)> {
+        self.tracefs()
+            .and_then(|t| tracefs::traceable_functions(t).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| (f.name, f.module))
+            .collect()
+    }
+
     fn kernel_symbol(&self, name: &str) -> Option<u64> {
         ferret_kernel::KernelSymbols::load()
             .ok()?
