@@ -431,11 +431,23 @@ fn retval_in_exit_tracepoint() {
     );
 }
 
+/// On a kernel without kprobes, the error says so and names a tracepoint
+/// to use instead where one sees the same call. Where kprobes exist the
+/// same program attaches.
+fn check_kprobe(program: &str, stderr: &str) {
+    if root() && common::kprobes_available() {
+        let out = ferret(&["--dry-run", "-e", program]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        return;
+    }
+    check(program, stderr);
+}
+
 #[test]
 fn kprobe_on_syscall() {
-    check(
+    check_kprobe(
         r#"kprobe:do_sys_openat2 { @x = count(); }"#,
-        r#"stdin:1:1: error: kprobe probes are not supported by this build of ferret yet
+        r#"stdin:1:1: error: kprobes are not available on this kernel (CONFIG_KPROBES is off)
   |
 1 | kprobe:do_sys_openat2 { @x = count(); }
   | ^^^^^^^^^^^^^^^^^^^^^ kernel dynamic probe
@@ -446,15 +458,76 @@ fn kprobe_on_syscall() {
 }
 
 #[test]
+fn kretprobe_on_syscall() {
+    check_kprobe(
+        r#"kr:vfs_read { @x = count(); }"#,
+        r#"stdin:1:1: error: kprobes are not available on this kernel (CONFIG_KPROBES is off)
+  |
+1 | kr:vfs_read { @x = count(); }
+  | ^^^^^^^^^^^ kernel dynamic probe
+  |
+  = help: the syscall has a tracepoint: use 'tracepoint:syscalls:sys_exit_read'
+"#,
+    );
+}
+
+#[test]
 fn kprobe_elsewhere() {
-    check(
+    check_kprobe(
         r#"kprobe:tcp_sendmsg { @x = count(); }"#,
-        r#"stdin:1:1: error: kprobe probes are not supported by this build of ferret yet
+        r#"stdin:1:1: error: kprobes are not available on this kernel (CONFIG_KPROBES is off)
   |
 1 | kprobe:tcp_sendmsg { @x = count(); }
   | ^^^^^^^^^^^^^^^^^^ kernel dynamic probe
   |
   = help: use a tracepoint where one covers the event (ferret -l 'tracepoint:*')
+"#,
+    );
+}
+
+#[test]
+fn kretprobe_with_an_offset() {
+    check(
+        r#"kretprobe:vfs_read+8 { }"#,
+        r#"stdin:1:1: error: a kretprobe has no offset: 'kretprobe:vfs_read+8'
+  |
+1 | kretprobe:vfs_read+8 { }
+  | ^^^^^^^^^^^^^^^^^^^^ offset not allowed
+  |
+  = help: a return probe fires when the function returns; use kprobe:FUNCTION+OFFSET for a point inside it
+"#,
+    );
+}
+
+#[test]
+fn kprobe_malformed() {
+    check(
+        r#"kprobe:vfs_*+8 { }"#,
+        r#"stdin:1:1: error: invalid kprobe 'kprobe:vfs_*+8': an offset needs one function, not a wildcard
+  |
+1 | kprobe:vfs_*+8 { }
+  | ^^^^^^^^^^^^^^ here
+  |
+  = help: write it as kprobe:vfs_read, kprobe:vfs_*, kprobe:vfs_read+16 or kprobe:MODULE:FUNCTION
+"#,
+    );
+}
+
+/// A function the kernel does not have: did you mean (where kprobes
+/// exist; elsewhere the kernel's lack of kprobes is the error).
+#[test]
+fn kprobe_unknown_function() {
+    if !(root() && common::kprobes_available()) {
+        return;
+    }
+    check(
+        r#"kprobe:vfs_raed { }"#,
+        r#"stdin:1:1: error: no kernel function kprobe:vfs_raed
+  |
+1 | kprobe:vfs_raed { }
+  | ^^^^^^^^^^^^^^^ no such function
+  |
+  = help: did you mean 'kprobe:vfs_read'?
 "#,
     );
 }
