@@ -22,6 +22,11 @@ pub const MARK: &str = "ferret-vm-test:";
 /// dynamically linked program's start-up (`/bin/true` mapping its libraries).
 const HOST_PROGRAMS: &[&str] = &["/bin/true", "/bin/dd", "/bin/sleep", "/bin/cat"];
 
+/// Modules `/init` loads before the tests, by their path in the kernel
+/// package: the loop driver, for `kprobe:MODULE:FUNCTION` (it needs no
+/// other module, and a test calls its `loop_control_ioctl`).
+const MODULES: &[&str] = &["kernel/drivers/block/loop.ko"];
+
 /// Tests that assert wall-clock limits measured on real hardware; under
 /// emulation everything is tens of times slower, so they are skipped here
 /// (the host's `cargo test` still runs them).
@@ -63,6 +68,51 @@ pub fn make(dir: &Path, build: &Build, test_args: &[String]) -> Result<PathBuf> 
     Ok(archive)
 }
 
+/// The image for one kernel: `base` followed by a second archive with
+/// that kernel's [`MODULES`] in `/lib/modules` (the kernel unpacks
+/// concatenated archives in turn). Compressed modules are unpacked here:
+/// busybox's insmod may not read them.
+pub fn for_kernel(base: &Path, modules: &Path, name: &str) -> Result<PathBuf> {
+    let dir = base.with_file_name(format!("modules-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let stage = Stage { root: &dir };
+    stage.mkdir("lib/modules")?;
+    for module in MODULES {
+        let plain = modules.join(module);
+        let xz = modules.join(format!("{module}.xz"));
+        let file = Path::new(module)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(module);
+        let to = dir.join("lib/modules").join(file);
+        if plain.is_file() {
+            stage.copy(&plain, &format!("lib/modules/{file}"))?;
+        } else if xz.is_file() {
+            let out = File::create(&to).map_err(|e| format!("{}: {e}", to.display()))?;
+            let status = Command::new("xz")
+                .arg("-dc")
+                .arg(&xz)
+                .stdout(out)
+                .status()
+                .map_err(|e| format!("xz: {e}"))?;
+            if !status.success() {
+                return Err(format!("xz -dc {} failed: {status}", xz.display()));
+            }
+        } else {
+            return Err(format!("no {module} in {}", modules.display()));
+        }
+    }
+    let extra = dir.with_extension("cpio");
+    pack(&dir, &extra)?;
+    let image = base.with_file_name(format!("initramfs-{name}.cpio"));
+    let mut out = File::create(&image).map_err(|e| format!("{}: {e}", image.display()))?;
+    for part in [base, extra.as_path()] {
+        let mut f = File::open(part).map_err(|e| format!("{}: {e}", part.display()))?;
+        std::io::copy(&mut f, &mut out).map_err(|e| format!("{}: {e}", image.display()))?;
+    }
+    Ok(image)
+}
+
 /// `/init`. Busybox's sh runs it as pid 1; its output is the console.
 fn init_script(runs: &[(&str, String)], test_args: &[String]) -> String {
     let mut args: Vec<String> = test_args.iter().map(|a| quote(a)).collect();
@@ -88,6 +138,10 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup
     let _ = writeln!(
         s,
         r#"result=pass
+for m in /lib/modules/*.ko; do
+    [ -e "$m" ] || continue
+    insmod "$m" || {{ echo "{MARK} FAILED insmod $m"; result=fail; }}
+done
 run() {{
     label=$1; shift
     echo "{MARK} start $label"

@@ -60,6 +60,8 @@ pub struct Kernel {
     /// `uname -r`.
     pub release: String,
     pub vmlinuz: PathBuf,
+    /// `lib/modules/RELEASE` of the unpacked package.
+    pub modules: PathBuf,
     /// CONFIG_FPROBE, which `kprobe_multi` links need.
     pub fprobe: bool,
 }
@@ -132,6 +134,7 @@ fn inspect(spec: &'static KernelSpec, package: &str, unpacked: &Path) -> Result<
     Ok(Kernel {
         name: spec.name,
         package: package.to_string(),
+        modules: unpacked.join("lib/modules").join(&release),
         release,
         vmlinuz,
         fprobe: enabled("CONFIG_FPROBE"),

@@ -25,6 +25,8 @@ pub struct Options {
     pub refresh: bool,
     /// Passed to every test binary (a filter, `--exact`, `--skip NAME`...).
     pub test_args: Vec<String>,
+    /// Test binaries to run (`kprobes`, `ferret/kprobes`); all when empty.
+    pub only: Vec<String>,
 }
 
 impl Options {
@@ -34,6 +36,7 @@ impl Options {
             timeout: Duration::from_secs(40 * 60),
             refresh: false,
             test_args: Vec::new(),
+            only: Vec::new(),
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -66,6 +69,7 @@ impl Options {
                     o.timeout = Duration::from_secs(secs);
                 }
                 "--refresh" => o.refresh = true,
+                "--only" => o.only.push(value()?),
                 "--" => {
                     o.test_args = it.by_ref().cloned().collect();
                 }
@@ -90,8 +94,9 @@ fn kernel_names() -> String {
 
 pub fn usage() -> String {
     format!(
-        "usage: cargo xtask vm-test [--kernel {}|all] [--timeout SECS] [--refresh] [-- TEST_ARGS...]\n\
+        "usage: cargo xtask vm-test [--kernel {}|all] [--only TESTS]... [--timeout SECS] [--refresh] [-- TEST_ARGS...]\n\
          Boots Debian kernels under qemu and runs the kernel-dependent tests inside.\n\
+         --only picks test binaries (kprobes, ferret/errors); all of them by default.\n\
          TEST_ARGS go to every test binary (a name filter, --exact, --skip NAME).\n\
          Kernels are cached under target/ferret-vm; --refresh fetches the newest.",
         kernel::KERNELS
@@ -130,7 +135,20 @@ pub fn run(opts: &Options) -> Result<()> {
         kernels.push(k);
     }
     let started = Instant::now();
-    let build = build::build(&root)?;
+    let mut build = build::build(&root)?;
+    if !opts.only.is_empty() {
+        build.tests.retain(|(label, _)| {
+            opts.only
+                .iter()
+                .any(|o| label == o || label.rsplit('/').next() == Some(o.as_str()))
+        });
+        if build.tests.is_empty() {
+            return Err(format!(
+                "--only {} names no test binary",
+                opts.only.join(", ")
+            ));
+        }
+    }
     let build_time = started.elapsed();
     let image = initramfs::make(&cache.join("initramfs"), &build, &opts.test_args)?;
     let mut rows = Vec::new();
@@ -138,6 +156,7 @@ pub fn run(opts: &Options) -> Result<()> {
         proc::check_interrupted()?;
         eprintln!("vm-test: booting {} ({})", k.name, k.release);
         let log = cache.join(format!("console-{}.log", k.name));
+        let image = initramfs::for_kernel(&image, &k.modules, k.name)?;
         let outcome = qemu::boot(&k.vmlinuz, &image, &log, opts.timeout)?;
         eprintln!(
             "vm-test: {} {} in {:.0}s (console log: {})",
@@ -190,6 +209,7 @@ fn install_host_tools() -> Result<()> {
         ("apt-get", "apt"),
         ("dpkg-deb", "dpkg"),
         ("ldd", "libc-bin"),
+        ("xz", "xz-utils"),
     ];
     let missing: Vec<&str> = wanted
         .iter()
@@ -227,7 +247,14 @@ mod tests {
         assert_eq!(o.kernels.len(), 1);
         assert_eq!(o.kernels[0].name, "6.1");
         assert_eq!(o.test_args, ["kprobe", "--exact"]);
-        let o = Options::parse(&args(&["--kernel=all", "--timeout=60"])).unwrap();
+        let o = Options::parse(&args(&[
+            "--kernel=all",
+            "--timeout=60",
+            "--only",
+            "kprobes",
+        ]))
+        .unwrap();
+        assert_eq!(o.only, ["kprobes"]);
         assert_eq!(o.kernels.len(), kernel::KERNELS.len());
         assert_eq!(o.timeout, Duration::from_secs(60));
         assert!(Options::parse(&args(&["--kernel", "5.4"])).is_err());

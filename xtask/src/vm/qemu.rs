@@ -31,7 +31,8 @@ pub struct TestCounts {
 }
 
 /// Runs the VM until `/init` powers it off, the kernel dies, or `timeout`.
-/// Every console line goes to stdout as it arrives and to `log`.
+/// Every console line goes to stdout as it arrives and to `log`, there
+/// with the seconds since qemu started.
 pub fn boot(vmlinuz: &Path, initramfs: &Path, log: &Path, timeout: Duration) -> Result<Outcome> {
     let mut cmd = Command::new("qemu-system-x86_64");
     cmd.args([
@@ -108,7 +109,9 @@ pub fn boot(vmlinuz: &Path, initramfs: &Path, log: &Path, timeout: Duration) -> 
                 let line = strip_terminal_codes(&line);
                 let _ = out.write_all(line.as_bytes());
                 let _ = out.flush();
-                let _ = log_file.write_all(line.as_bytes());
+                // The log says when each line came, to find slow tests.
+                let at = started.elapsed().as_secs_f64();
+                let _ = write!(log_file, "[{at:8.2}] {line}");
                 console.read(&line);
             }
             Err(RecvTimeoutError::Timeout) => {}
