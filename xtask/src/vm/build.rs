@@ -1,5 +1,7 @@
-//! Static builds of ferret and of the kernel-dependent test binaries, so
-//! they run in an initramfs without a C library.
+//! Builds ferret and the kernel-dependent test binaries for the VM: the
+//! same dynamically linked programs the host runs, optimized a little. The
+//! initramfs carries the host's shared libraries for them, so a test of
+//! `uprobe:libc:...` finds the same libc in the VM as on the host.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -10,10 +12,6 @@ use crate::Result;
 /// The packages whose tests need a kernel: the binary end to end and the
 /// kernel crate.
 const PACKAGES: &[&str] = &["ferret-kernel", "ferret"];
-
-/// glibc's static-pie: the target is the host's own, so it needs no extra
-/// rustup target (the musl target is not always installable).
-const TARGET: &str = "x86_64-unknown-linux-gnu";
 
 /// A profile of our own: debug assertions stay on as in `cargo test`, but
 /// optimized, because under emulation unoptimized code is the bottleneck
@@ -34,11 +32,6 @@ pub struct Build {
 
 pub fn build(root: &Path) -> Result<Build> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut rustflags = std::env::var("RUSTFLAGS").unwrap_or_default();
-    if !rustflags.is_empty() {
-        rustflags.push(' ');
-    }
-    rustflags.push_str("-C target-feature=+crt-static");
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
         .args([
@@ -46,17 +39,15 @@ pub fn build(root: &Path) -> Result<Build> {
             "--no-run",
             "--message-format=json-render-diagnostics",
         ])
-        .args(["--target", TARGET, "--profile", "vm"]);
+        .args(["--profile", "vm"]);
     for setting in PROFILE {
         cmd.args(["--config", setting]);
     }
     for p in PACKAGES {
         cmd.args(["-p", p]);
     }
-    cmd.env("RUSTFLAGS", rustflags)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    eprintln!("vm-test: building static test binaries ({TARGET}, profile vm)");
+    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    eprintln!("vm-test: building the test binaries (profile vm)");
     let mut child = cmd.spawn().map_err(|e| format!("cargo: {e}"))?;
     let stdout = child.stdout.take().ok_or("cargo stdout")?;
     let mut ferret = None;

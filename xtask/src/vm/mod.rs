@@ -3,8 +3,9 @@
 //! (kprobes) and what older kernels lack are tested too.
 //!
 //! Kernels come from Debian's archive (`kernel.rs`), the tests are built
-//! static (`build.rs`) and packed with busybox into an initramfs whose
-//! `/init` runs them (`initramfs.rs`), and qemu boots it (`qemu.rs`).
+//! as for the host (`build.rs`) and packed, with the host's shared
+//! libraries and busybox, into an initramfs whose `/init` runs them
+//! (`initramfs.rs`), and qemu boots it (`qemu.rs`).
 
 mod build;
 mod initramfs;
@@ -167,7 +168,7 @@ pub fn run(opts: &Options) -> Result<()> {
         );
         rows.push((k, outcome));
     }
-    eprintln!("\nvm-test: static build {:.0}s", build_time.as_secs_f64());
+    eprintln!("\nvm-test: build {:.0}s", build_time.as_secs_f64());
     eprintln!(
         "{:<6} {:<28} {:<6} {:>7} {:>7} {:>8} {:>7}",
         "kernel", "release", "result", "passed", "failed", "ignored", "wall"
