@@ -24,8 +24,8 @@ use std::sync::OnceLock;
 
 pub use builder::BtfBuilder;
 pub use types::{
-    Composite, Enum, EnumConstant, Enumerator, FuncProto, Int, Kind, Member, Param, ProtoParam,
-    RawTracepoint, Type,
+    Composite, Enum, EnumConstant, Enumerator, FuncProto, Function, Int, Kind, Member, Param,
+    ProtoParam, RawTracepoint, Type,
 };
 
 use index::NameIndex;
@@ -704,6 +704,36 @@ impl Btf {
             event: event.to_string(),
             args,
             btf_trace_id: btf_trace,
+        })
+    }
+
+    /// The kernel function `name` (this BTF's own or its base's): its `FUNC`
+    /// id and prototype. Unnamed parameters are called `argN`.
+    pub fn function(&self, name: &str) -> Option<Function> {
+        let id = self.find(NameKind::Func, name)?;
+        let Some(Type::Func { proto, .. }) = self.get(id) else {
+            return None;
+        };
+        let Some(Type::FuncProto(p)) = self.get(proto) else {
+            return None;
+        };
+        let args = p
+            .params()
+            .enumerate()
+            .map(|(i, p)| Param {
+                name: if p.name.is_empty() {
+                    format!("arg{i}")
+                } else {
+                    p.name.to_string()
+                },
+                type_id: p.type_id,
+            })
+            .collect();
+        Some(Function {
+            name: name.to_string(),
+            id,
+            args,
+            ret: p.ret,
         })
     }
 

@@ -163,6 +163,19 @@ fn raw_tracepoint_arguments() {
 }
 
 #[test]
+fn function_prototypes() {
+    let f = fixture();
+    // A traced function's view: every parameter, `__data` included.
+    let func = f.btf.function("__probestub_switch").expect("function");
+    let names: Vec<&str> = func.args.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["__data", "preempt", "prev"]);
+    assert_eq!(func.ret, 0);
+    assert_eq!(f.btf.name_of(func.id), "__probestub_switch");
+    assert!(f.btf.function("btf_trace_switch").is_none());
+    assert!(f.btf.function("nope").is_none());
+}
+
+#[test]
 fn split_btf_sees_its_base() {
     let f = fixture();
     let base_strings = f.btf.strs_len as u32;

@@ -421,6 +421,18 @@ pub struct Param {
     pub type_id: TypeId,
 }
 
+/// A kernel function as fentry/fexit see it: what they attach by, and the
+/// types of its arguments and return value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Function {
+    pub name: String,
+    /// The `FUNC` record (fentry/fexit programs attach by its id).
+    pub id: TypeId,
+    pub args: Vec<Param>,
+    /// 0 for `void`.
+    pub ret: TypeId,
+}
+
 /// What the compiler needs to attach to a raw tracepoint and type its
 /// arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]

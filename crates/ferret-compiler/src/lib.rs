@@ -9,6 +9,7 @@
 pub mod config;
 mod ctypes;
 mod emit;
+pub mod fentry;
 mod kprobes;
 mod lower;
 pub mod params;

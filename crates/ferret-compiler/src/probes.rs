@@ -223,12 +223,21 @@ impl<'t> ProbeResolver<'t> {
                 })
             }
             "fentry" | "f" | "kfunc" | "fexit" | "fr" | "kretfunc" => {
-                let d = err(format!(
-                    "{provider_lc} probes are not supported by this build of ferret yet"
-                ))
-                .with_label("kernel dynamic probe");
                 let exit = matches!(provider_lc.as_str(), "fexit" | "fr" | "kretfunc");
-                Err(self.with_tracepoint_hint(d, rest, exit))
+                crate::fentry::check(ap, exit, rest)?;
+                let target = self.target;
+                let functions = self
+                    .kernel_functions
+                    .get_or_insert_with(|| target.kernel_functions());
+                crate::fentry::resolve(target, functions, ap, exit, rest).map_err(|e| {
+                    self.missing = e.missing;
+                    if e.diag.message.ends_with("not available on this kernel") {
+                        let function = rest.rsplit(':').next().unwrap_or(rest);
+                        self.with_tracepoint_hint(e.diag, function, exit)
+                    } else {
+                        e.diag
+                    }
+                })
             }
             _ if PROBE_KINDS
                 .iter()

@@ -123,6 +123,17 @@ pub enum Attach {
         offset: u64,
         retprobe: bool,
     },
+    /// `fentry:`/`fexit:` (`exit`) on kernel function `function` of `module`
+    /// (`vmlinux` for the kernel image's own), through a BPF trampoline.
+    /// The program loads against the function's BTF id (in the module's
+    /// BTF for a module) and gets its arguments, typed, as u64s; an fexit
+    /// program gets the return value after them.
+    Fentry {
+        module: String,
+        function: String,
+        btf_id: u32,
+        exit: bool,
+    },
     /// `uprobe:`/`uretprobe:`: `offset` bytes into the file `binary` (with
     /// `-p`, in that process only). `function` is the function the probe is
     /// in, the value of `func`, a string of `function_cap` bytes in every
@@ -168,7 +179,8 @@ impl Attach {
             Attach::Tracepoint { .. }
             | Attach::RawSyscalls { .. }
             | Attach::RawTracepoint { .. }
-            | Attach::Kprobe { .. } => true,
+            | Attach::Kprobe { .. }
+            | Attach::Fentry { .. } => true,
             // Opened for the process.
             Attach::Uprobe { .. } | Attach::Usdt { .. } => false,
             Attach::Begin

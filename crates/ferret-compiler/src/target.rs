@@ -30,6 +30,13 @@ pub trait Target {
     fn kernel_functions(&self) -> Vec<(String, String)> {
         Vec::new()
     }
+    /// Whether the kernel makes fentry/fexit programs (BPF trampolines),
+    /// asked with the vmlinux BTF id of a function they could trace;
+    /// `Err` says why not.
+    fn fentry(&self, btf_id: u32) -> Result<(), String> {
+        let _ = btf_id;
+        Err("this target cannot load programs".into())
+    }
     /// The address of kernel symbol `name` (`kaddr("avenrun")`).
     fn kernel_symbol(&self, name: &str) -> Option<u64> {
         let _ = name;
@@ -118,6 +125,8 @@ pub struct FixedTarget {
     /// (`(function, module)`).
     pub kprobes: bool,
     pub kernel_functions: Vec<(String, String)>,
+    /// Whether fentry/fexit programs can be made.
+    pub fentry: bool,
 }
 
 impl FixedTarget {
@@ -158,6 +167,14 @@ impl Target for FixedTarget {
 
     fn kprobes(&self) -> bool {
         self.kprobes
+    }
+
+    fn fentry(&self, _btf_id: u32) -> Result<(), String> {
+        if self.fentry {
+            Ok(())
+        } else {
+            Err("the kernel refuses BPF trampolines".into())
+        }
     }
 
     fn kernel_functions(&self) -> Vec<(String, String)> {

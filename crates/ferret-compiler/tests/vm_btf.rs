@@ -95,6 +95,13 @@ fn btf_builder() -> BtfBuilder {
     // Per-CPU variables.
     let ulong = b.int("unsigned long", 8, false);
     b.var("process_counts", ulong);
+    // A kernel function `long do_work(struct task_struct *p, int n)`, and
+    // `void do_nothing(int n)`, for fentry/fexit and kprobes.
+    let long_t = b.int("long", 8, true);
+    let work = b.func_proto(long_t, &[("p", task_ptr), ("n", int)]);
+    b.func("do_work", work);
+    let nothing = b.func_proto(0, &[("n", int)]);
+    b.func("do_nothing", nothing);
     // A raw tracepoint `ev(struct task_struct *p, int n)`.
     let proto = b.func_proto(0, &[("__data", void_ptr), ("p", task_ptr), ("n", int)]);
     b.func("__probestub_ev", proto);
@@ -365,6 +372,117 @@ fn raw_tracepoint_arguments_are_typed() {
     assert_eq!(u64_at(ev, args[0].0 as usize) as i64, -5);
     assert_eq!(u64_at(ev, args[1].0 as usize) as i64, -7);
     assert_eq!(u64_at(ev, args[2].0 as usize), 0xffff_fff9);
+}
+
+/// [`target`] where fentry/fexit and kprobes can be made.
+fn function_target() -> FixedTarget {
+    FixedTarget {
+        fentry: true,
+        kprobes: true,
+        kernel_functions: vec![
+            ("do_nothing".into(), String::new()),
+            ("do_work".into(), String::new()),
+        ],
+        ..target()
+    }
+}
+
+/// The context of an fentry/fexit program on `do_work(p, n)`: the
+/// arguments as u64s, then (fexit) the return value.
+fn work_context(m: &Machine, ret: Option<i64>) -> Vec<u8> {
+    let mut ctx = Vec::new();
+    ctx.extend(m.task_addr().to_le_bytes());
+    ctx.extend(u64::from((-7i32) as u32).to_le_bytes());
+    if let Some(r) = ret {
+        ctx.extend(r.to_le_bytes());
+    }
+    ctx
+}
+
+#[test]
+fn fentry_arguments_are_typed() {
+    let src = r#"fentry:do_work { printf("%d %d %u %s\n", args.p->pid, args.n, arg1, probe); }"#;
+    let prog = build_for(src, &function_target(), &Options::default());
+    assert_eq!(prog.programs[0].probe, "fentry:vmlinux:do_work");
+    assert!(matches!(
+        &prog.programs[0].attach,
+        Attach::Fentry { function, module, exit: false, .. } if function == "do_work" && module == "vmlinux"
+    ));
+    let mut m = machine(&prog);
+    let mut ctx = work_context(&m, None);
+    run(&mut m, &prog, 0, &mut ctx).expect("runs");
+    let ev = &m.events[0];
+    let args = &prog.printfs[0].args;
+    assert_eq!(u64_at(ev, args[0].0 as usize) as i64, -5);
+    assert_eq!(u64_at(ev, args[1].0 as usize) as i64, -7);
+    assert_eq!(u64_at(ev, args[2].0 as usize), 0xffff_fff9);
+}
+
+#[test]
+fn fexit_reads_the_return_value_after_the_arguments() {
+    let src = r#"kretfunc:do_work { printf("%d %d\n", args.n, retval); }"#;
+    let prog = build_for(src, &function_target(), &Options::default());
+    assert_eq!(prog.programs[0].probe, "fexit:vmlinux:do_work");
+    let mut m = machine(&prog);
+    let mut ctx = work_context(&m, Some(-12));
+    run(&mut m, &prog, 0, &mut ctx).expect("runs");
+    let ev = &m.events[0];
+    let args = &prog.printfs[0].args;
+    assert_eq!(u64_at(ev, args[0].0 as usize) as i64, -7);
+    assert_eq!(u64_at(ev, args[1].0 as usize) as i64, -12);
+    assert_eq!(args[1].1, Ty::I64);
+}
+
+#[test]
+fn kprobe_arguments_typed_from_btf_come_from_registers() {
+    let prog = build_for(
+        r#"kprobe:do_work { printf("%d %d\n", args.n, args.p->pid); }"#,
+        &function_target(),
+        &Options::default(),
+    );
+    let mut m = machine(&prog);
+    // struct pt_regs: rsi (the second argument) at 104, rdi at 112.
+    let mut ctx = vec![0u8; 168];
+    ctx[104..112].copy_from_slice(&u64::from((-7i32) as u32).to_le_bytes());
+    ctx[112..120].copy_from_slice(&m.task_addr().to_le_bytes());
+    run(&mut m, &prog, 0, &mut ctx).expect("runs");
+    let ev = &m.events[0];
+    let args = &prog.printfs[0].args;
+    assert_eq!(u64_at(ev, args[0].0 as usize) as i64, -7);
+    assert_eq!(u64_at(ev, args[1].0 as usize) as i64, -5);
+}
+
+#[test]
+fn function_probe_argument_errors() {
+    let t = function_target();
+    assert_eq!(
+        compile_errors("fentry:do_work { @ = retval; }", &t),
+        ["'retval' is only available in fexit probes"]
+    );
+    assert_eq!(
+        compile_errors("fexit:do_nothing { @ = retval; }", &t),
+        ["fexit:vmlinux:do_nothing returns void: there is no 'retval'"]
+    );
+    assert_eq!(
+        compile_errors("fentry:do_work { @ = args.m; }", &t),
+        ["fentry:vmlinux:do_work has no argument 'm'"]
+    );
+    assert_eq!(
+        compile_errors("kretprobe:do_work { @ = args.n; }", &t),
+        ["'args' is not available in kretprobe probes"]
+    );
+    assert_eq!(
+        compile_errors("fentry:do_work { @ = arg2; }", &t),
+        ["fentry:vmlinux:do_work has 2 arguments, arg0 to arg1"]
+    );
+    let no_trampolines = FixedTarget {
+        fentry: false,
+        ..function_target()
+    };
+    assert_eq!(
+        compile_errors("fentry:do_work { }", &no_trampolines),
+        ["fentry probes are not available on this kernel"]
+    );
 }
 
 #[test]

@@ -118,6 +118,40 @@ pub fn kprobes_available(tracefs: Option<&Path>) -> bool {
         || tracefs.is_some_and(|t| t.join(ProbeKind::Kprobe.events_file()).exists())
 }
 
+/// Whether this kernel makes BPF trampolines (fentry/fexit): it loads an
+/// empty fentry program for the function with vmlinux BTF id `btf_id`. On
+/// kernels that cannot, the error says why. Costs one program load, about
+/// a millisecond.
+pub fn fentry_available(btf_id: u32) -> std::result::Result<(), String> {
+    let def = ferret_bpf::object::ObjectDef {
+        license: String::new(),
+        maps: Vec::new(),
+        programs: vec![ferret_bpf::object::ProgramDef {
+            section: "fentry/ferret_probe".into(),
+            name: "ferret_probe".into(),
+            insns: vec![Insn::mov64_imm(Reg::R0, 0), Insn::exit()],
+            map_relocations: Vec::new(),
+            subprograms: Vec::new(),
+        }],
+    };
+    let loaded = crate::loader::load(&def).and_then(|mut obj| {
+        obj.set_attach_btf_id("ferret_probe", btf_id)?;
+        obj.load_program("ferret_probe")
+    });
+    loaded.map_err(|e| match e {
+        // "fentry is not available on this kernel (it refuses BPF
+        // trampolines: ERRNO)": the reason alone.
+        KernelError::Unavailable(msg) => match msg.split_once("it refuses BPF trampolines: ") {
+            Some((_, errno)) => format!(
+                "the kernel refuses BPF trampolines: {}",
+                errno.strip_suffix(')').unwrap_or(errno)
+            ),
+            None => msg,
+        },
+        other => other.to_string(),
+    })
+}
+
 /// A probe made through tracefs, removed again when dropped. Its perf
 /// event must be closed first: the kernel refuses to remove a probe in use.
 #[derive(Debug)]

@@ -245,6 +245,10 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     let limit = (len / 3).max(1) + 1;
     candidates
         .into_iter()
+        // The distance is at least the difference in length: a cheap
+        // filter first, for long lists (every kernel function).
+        .filter(|c| c.len().abs_diff(name.len()) <= 4 * limit)
+        .filter(|c| c.chars().count().abs_diff(len) <= limit)
         .map(|c| (edit_distance(name, c), c))
         .filter(|&(d, _)| d <= limit && d > 0)
         .min_by_key(|&(d, c)| {

@@ -51,6 +51,7 @@ pub fn list(pattern: &str, verbose: bool) -> Result<(), Failure> {
         }
     }
     list_kprobes(&pattern, &mut out)?;
+    list_fentry(&pattern, verbose, &mut out)?;
     let wants_tracepoints = pattern == "*"
         || pattern.starts_with("tracepoint:")
         || !pattern.contains(':')
@@ -111,6 +112,73 @@ fn list_kprobes(pattern: &str, out: &mut impl Write) -> Result<(), Failure> {
             };
             if glob_match(pattern, &name) {
                 let _ = writeln!(out, "{name}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `fentry:MODULE:FUNCTION` for every function the kernel's BTF describes
+/// and ftrace can trace (whether or not this kernel makes BPF
+/// trampolines); `fexit:` alike. With `verbose`, their arguments (and an
+/// fexit's `retval`).
+fn list_fentry(pattern: &str, verbose: bool, out: &mut impl Write) -> Result<(), Failure> {
+    let kinds: &[&str] = if pattern == "*" {
+        &["fentry", "fexit"]
+    } else if pattern.starts_with("fentry:") {
+        &["fentry"]
+    } else if pattern.starts_with("fexit:") {
+        &["fexit"]
+    } else {
+        return Ok(());
+    };
+    use ferret_compiler::Target as _;
+    let target = crate::target::KernelTarget::new(false);
+    let btf = match target.btf() {
+        Ok(btf) => btf,
+        Err(_) if pattern == "*" => return Ok(()),
+        Err(why) => {
+            return Err(Failure::Kernel(format!(
+                "fentry probes need the kernel's BTF: {why}"
+            )));
+        }
+    };
+    let traceable = target.kernel_functions();
+    for kind in kinds {
+        let query = match pattern.split_once(':') {
+            Some((_, rest)) if pattern != "*" => format!("{kind}:{rest}"),
+            _ => format!("{kind}:*"),
+        };
+        for name in ferret_compiler::fentry::list(&target, &traceable, &query) {
+            let _ = writeln!(out, "{name}");
+            if !verbose {
+                continue;
+            }
+            let mut parts = name.splitn(3, ':').skip(1);
+            let (Some(module), Some(function)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let module_btf = if module == ferret_compiler::fentry::VMLINUX {
+                Some(btf)
+            } else {
+                target.module_btf(module).ok()
+            };
+            let Some(f) = module_btf.and_then(|b| b.function(function).map(|f| (b, f))) else {
+                continue;
+            };
+            let (b, f) = f;
+            let decl = |ty: String, name: &str| {
+                if ty.ends_with('*') {
+                    format!("    {ty}{name}")
+                } else {
+                    format!("    {ty} {name}")
+                }
+            };
+            for a in &f.args {
+                let _ = writeln!(out, "{}", decl(b.type_name(a.type_id), &a.name));
+            }
+            if *kind == "fexit" && f.ret != 0 {
+                let _ = writeln!(out, "{}", decl(b.type_name(f.ret), "retval"));
             }
         }
     }
@@ -236,6 +304,8 @@ fn expand_alias(pattern: &str) -> String {
         "rt" => "rawtracepoint",
         "k" => "kprobe",
         "kr" => "kretprobe",
+        "f" | "kfunc" => "fentry",
+        "fr" | "kretfunc" => "fexit",
         other => other,
     };
     format!("{full}:{rest}")

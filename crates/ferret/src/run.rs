@@ -356,7 +356,8 @@ impl<'a> Session<'a> {
 
     /// Verifies every program before any is attached or run, so a rejected
     /// probe never leaves the others running, even for a moment. tp_btf
-    /// programs are verified against their tracepoint's BTF id.
+    /// and fentry/fexit programs are verified against their tracepoint's
+    /// or function's BTF id.
     fn load_all(&mut self) -> Result<(), Failure> {
         for p in &self.compiled.programs {
             if let Attach::RawTracepoint {
@@ -369,6 +370,16 @@ impl<'a> Session<'a> {
                     .set_attach_btf_id(&p.name, *id)
                     .map_err(|e| self.kernel_failure(p, e))?;
                 // A module's raw tracepoint: the id is in its BTF.
+                if module != "vmlinux" {
+                    self.object
+                        .set_attach_btf_module(&p.name, module)
+                        .map_err(|e| self.kernel_failure(p, e))?;
+                }
+            }
+            if let Attach::Fentry { btf_id, module, .. } = &p.attach {
+                self.object
+                    .set_attach_btf_id(&p.name, *btf_id)
+                    .map_err(|e| self.kernel_failure(p, e))?;
                 if module != "vmlinux" {
                     self.object
                         .set_attach_btf_module(&p.name, module)
@@ -407,6 +418,9 @@ impl<'a> Session<'a> {
                     .object
                     .attach_raw_tracepoint(&p.name, event)
                     .map(|()| 1),
+                Attach::Fentry { btf_id, .. } => {
+                    self.object.attach_fentry(&p.name, *btf_id).map(|()| 1)
+                }
                 Attach::Interval { period_ns } => self
                     .object
                     .attach_perf_event(

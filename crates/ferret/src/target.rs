@@ -20,6 +20,8 @@ pub struct KernelTarget {
     binaries: RefCell<HashMap<String, Arc<ferret_usym::Binary>>>,
     /// Loaded modules with BTF, each read on first use.
     modules: OnceCell<HashMap<String, OnceCell<Result<Btf, String>>>>,
+    /// Whether BPF trampolines load, asked once.
+    fentry: OnceCell<Result<(), String>>,
     ncpus: u64,
     start_ns: u64,
     verbose: bool,
@@ -33,6 +35,7 @@ impl KernelTarget {
             btf: OnceCell::new(),
             binaries: RefCell::default(),
             modules: OnceCell::new(),
+            fentry: OnceCell::new(),
             ncpus,
             start_ns: clock_ns(libc::CLOCK_BOOTTIME),
             verbose,
@@ -82,6 +85,12 @@ impl Target for KernelTarget {
 
     fn kprobes(&self) -> bool {
         ferret_kernel::probes::kprobes_available(self.tracefs().map(PathBuf::as_path))
+    }
+
+    fn fentry(&self, btf_id: u32) -> Result<(), String> {
+        self.fentry
+            .get_or_init(|| ferret_kernel::probes::fentry_available(btf_id))
+            .clone()
     }
 
     fn kernel_functions(&self) -> Vec<(String, String)> {

@@ -79,6 +79,20 @@ fn kprobe_reads_the_arguments_of_the_call() {
     );
 }
 
+/// `args.NAME` in a kprobe, typed from the function's BTF prototype.
+#[test]
+fn kprobe_reads_typed_arguments() {
+    let program =
+        r#"kprobe:vfs_read /tid == $1/ { printf("%d %s\n", args.count, probe); exit(); }"#;
+    kprobes!(program);
+    let t = Tracer::start_prog(&["-q"], program, &[&gettid().to_string()]);
+    let mut buf = vec![0u8; 4099];
+    std::fs::File::open("/proc/self/stat")
+        .and_then(|mut f| f.read(&mut buf))
+        .expect("read");
+    assert_eq!(t.finish().ok(), "4099 kprobe:vfs_read\n\n\n");
+}
+
 #[test]
 fn kretprobe_reads_the_return_value() {
     let program = r#"kretprobe:do_sys_openat2 /tid == $1/ {

@@ -215,10 +215,13 @@ impl Lowerer<'_, '_> {
                 return Err(d);
             }
             n if n.starts_with("arg")
-                && matches!(self.probe.attach, Attach::RawTracepoint { .. })
+                && matches!(
+                    self.probe.attach,
+                    Attach::RawTracepoint { .. } | Attach::Fentry { .. }
+                )
                 && let Ok(i) = n[3..].parse::<u32>() =>
             {
-                self.raw_tracepoint_argn(i, expr.span)?
+                self.context_argn(i, expr.span)?
             }
             n if n.starts_with("arg") && n[3..].parse::<u32>().is_ok() => {
                 let mut d = Diagnostic::error(
@@ -279,6 +282,8 @@ impl Lowerer<'_, '_> {
                 retprobe: false, ..
             } => "kprobe",
             Attach::Kprobe { retprobe: true, .. } => "kretprobe",
+            Attach::Fentry { exit: false, .. } => "fentry",
+            Attach::Fentry { exit: true, .. } => "fexit",
         }
     }
 

@@ -160,21 +160,7 @@ impl Lowerer<'_, '_> {
             "probetype" => arity(name, args, expr, 0..=0, "probetype").map(|()| {
                 let kind = match self.probe.attach {
                     Attach::Begin | Attach::End => "special",
-                    Attach::Tracepoint { .. } | Attach::RawSyscalls { .. } => "tracepoint",
-                    Attach::RawTracepoint { .. } => "rawtracepoint",
-                    Attach::Interval { .. } => "interval",
-                    Attach::Profile { .. } => "profile",
-                    Attach::Software { .. } => "software",
-                    Attach::Hardware { .. } => "hardware",
-                    Attach::Uprobe {
-                        retprobe: false, ..
-                    } => "uprobe",
-                    Attach::Uprobe { retprobe: true, .. } => "uretprobe",
-                    Attach::Usdt { .. } => "usdt",
-                    Attach::Kprobe {
-                        retprobe: false, ..
-                    } => "kprobe",
-                    Attach::Kprobe { retprobe: true, .. } => "kretprobe",
+                    _ => self.probe_kind(),
                 };
                 self.string_literal(kind.as_bytes())
             }),

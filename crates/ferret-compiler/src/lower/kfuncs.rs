@@ -107,8 +107,9 @@ impl Lowerer<'_, '_> {
 
     /// `socket_cookie(sk)`: `bpf_get_socket_cookie`, which takes a socket
     /// pointer the verifier knows the type of. Of the probes ferret has,
-    /// only raw tracepoints (BTF-typed `tp_btf` programs) get one, as their
-    /// arguments: the pointer is passed on straight from the context.
+    /// only BTF-typed programs (raw tracepoints as `tp_btf`, fentry/fexit)
+    /// get one, as their arguments: the pointer is passed on straight from
+    /// the context.
     fn socket_cookie(&mut self, args: &[Expr], expr: &Expr) -> Res<TVal> {
         let usage = "socket_cookie(args.sk) with a struct sock * argument";
         arity("socket_cookie", args, expr, 1..=1, usage)?;
@@ -117,7 +118,7 @@ impl Lowerer<'_, '_> {
             Attach::RawTracepoint {
                 btf_id: Some(_),
                 ..
-            }
+            } | Attach::Fentry { .. }
         );
         if !tp_btf {
             return Err(Diagnostic::error(
@@ -151,11 +152,12 @@ impl Lowerer<'_, '_> {
             } if matches!(&base.kind, ExprKind::Ident(n) if n == "args") => Some(field.as_str()),
             _ => None,
         };
-        let index = field.and_then(|f| {
-            let rt = self.raw_tracepoint_btf()?;
-            rt.args.iter().position(|a| a.name == f)
+        let slot = field.and_then(|f| {
+            let args = self.typed_args().ok()??;
+            let i = args.params.iter().position(|a| a.name == f)?;
+            Some(self.arg_slot(&args, i))
         });
-        let Some(index) = index else {
+        let Some(index) = slot else {
             return Err(Diagnostic::error(
                 args[0].span,
                 "socket_cookie() takes the socket as the probe's argument: socket_cookie(args.NAME)",

@@ -1,7 +1,6 @@
 //! Kernel memory through C types: `curtask`, casts to pointers, member
 //! walks (`->`, `.`, `[i]`, `*p`) through structs, unions, arrays and
-//! bitfields, `sizeof`/`offsetof`, enum constants, and the typed arguments
-//! of raw tracepoints.
+//! bitfields, `sizeof`/`offsetof`, enum constants, and `args` as a whole.
 //!
 //! A walk is located first and read once: `a->b.c[2]` adds constant offsets
 //! to one base address and reads only the final member (with
@@ -15,7 +14,7 @@ use ferret_syntax::{Diagnostic, Span};
 
 use super::expr::Res;
 use super::{CTX_SLOT, Lowerer, Place, TVal, Val};
-use crate::ctypes::{BtfRef, BtfSrc, CId, CMember, CType};
+use crate::ctypes::{BtfRef, CId, CMember, CType};
 use crate::program::Attach;
 use crate::target::{FieldKind, TracepointField};
 use crate::types::Ty;
@@ -130,11 +129,13 @@ impl<'o> Lowerer<'_, 'o> {
         }
     }
 
-    /// `args.NAME` in a tracepoint or raw tracepoint probe.
+    /// `args.NAME`: a tracepoint's field, or an argument typed by BTF.
     fn probe_args_field(&mut self, field: &str, span: Span) -> Res<TVal> {
-        if let Attach::RawTracepoint { event, .. } = &self.probe.attach {
-            let event = event.clone();
-            return self.raw_tracepoint_arg(&event, field, span);
+        if matches!(
+            self.probe.attach,
+            Attach::RawTracepoint { .. } | Attach::Fentry { .. } | Attach::Kprobe { .. }
+        ) {
+            return self.typed_arg(field, span);
         }
         self.tracepoint_arg(field, span)
     }
@@ -647,7 +648,8 @@ impl<'o> Lowerer<'_, 'o> {
     }
 
     /// `args` as a whole value: a tracepoint's record (its common fields
-    /// too, as in bpftrace) or a raw tracepoint's arguments, as a struct.
+    /// too, as in bpftrace) or a raw tracepoint's or fentry's arguments, as
+    /// a struct.
     pub fn whole_args(&mut self, span: Span) -> Res<TVal> {
         let record = match &self.probe.attach {
             Attach::Tracepoint { category, event } if self.group.is_none() => {
@@ -674,30 +676,36 @@ impl<'o> Lowerer<'_, 'o> {
                 }
                 self.g.ctypes.made_up_record(&name, size, |_| members)
             }
-            Attach::RawTracepoint { module, event, .. } => {
-                let name = format!("_rawtracepoint_{module}_{event}");
-                let (src, btf) = self.probe_btf().map_err(|why| {
-                    Diagnostic::error(
-                        span,
-                        format!("'args' of a raw tracepoint needs the kernel's BTF: {why}"),
-                    )
-                    .with_label("no argument names")
-                })?;
-                let Some(rt) = btf.raw_tracepoint(event) else {
-                    return Err(Diagnostic::error(
-                        span,
-                        format!("the kernel's BTF does not describe raw tracepoint {event}"),
-                    )
-                    .with_label("no argument names"));
-                };
-                let size = 8 * rt.args.len() as u32;
+            Attach::RawTracepoint { module, event, .. }
+            | Attach::Fentry {
+                module,
+                function: event,
+                ..
+            } => {
+                let name = format!("_{}_{module}_{event}", self.probe_kind());
+                let kind = self.probe_kind();
+                let args = self
+                    .typed_args()
+                    .and_then(|a| a.ok_or_else(|| "it has no prototype".to_string()))
+                    .map_err(|why| {
+                        Diagnostic::error(
+                            span,
+                            format!("'args' of a {kind} probe needs the kernel's BTF: {why}"),
+                        )
+                        .with_label("no argument names")
+                    })?;
+                let slots: Vec<u32> = (0..=args.params.len())
+                    .map(|i| self.arg_slot(&args, i))
+                    .collect();
+                let size = 8 * slots[args.params.len()];
+                let src = args.src;
                 self.g.ctypes.made_up_record(&name, size, |ctypes| {
-                    rt.args
+                    args.params
                         .iter()
-                        .enumerate()
-                        .map(|(i, a)| CMember {
+                        .zip(&slots)
+                        .map(|(a, slot)| CMember {
                             name: a.name.clone(),
-                            bit_offset: 64 * i as u32,
+                            bit_offset: 64 * slot,
                             bits: 0,
                             ty: ctypes.import(BtfRef { src, id: a.type_id }),
                         })
@@ -767,139 +775,5 @@ impl<'o> Lowerer<'_, 'o> {
             // The u32 locating the data in the record.
             FieldKind::DataLocString | FieldKind::DataLocArray => int(self, 4, false),
         }
-    }
-
-    /// `args.NAME` of a raw tracepoint, typed from its BTF prototype.
-    fn raw_tracepoint_arg(&mut self, event: &str, field: &str, span: Span) -> Res<TVal> {
-        let (src, btf) = self.probe_btf().map_err(|why| {
-            Diagnostic::error(
-                span,
-                format!("'args' of a raw tracepoint needs the kernel's BTF: {why}"),
-            )
-            .with_label("no argument names")
-            .with_help("read the arguments as arg0, arg1, ...")
-        })?;
-        let Some(rt) = btf.raw_tracepoint(event) else {
-            return Err(Diagnostic::error(
-                span,
-                format!("the kernel's BTF does not describe raw tracepoint {event}"),
-            )
-            .with_label("no argument names")
-            .with_help("read the arguments as arg0, arg1, ..."));
-        };
-        let Some(i) = rt.args.iter().position(|a| a.name == field) else {
-            let names: Vec<&str> = rt.args.iter().map(|a| a.name.as_str()).collect();
-            let mut d = Diagnostic::error(
-                span,
-                format!("{} has no argument '{field}'", self.probe.name),
-            )
-            .with_label("unknown argument");
-            d = match ferret_syntax::diag::closest(field, names.iter().copied()) {
-                Some(best) => d.with_help(format!("did you mean '{best}'?")),
-                None => d.with_help(format!("its arguments are: {}", names.join(", "))),
-            };
-            return Err(d);
-        };
-        let id = self.g.ctypes.import(BtfRef {
-            src,
-            id: rt.args[i].type_id,
-        });
-        let Some(ty) = self.g.ctypes.value_ty(id, false) else {
-            return Err(Diagnostic::error(
-                span,
-                format!(
-                    "argument '{field}' is a {}, which cannot be read as a value",
-                    self.g.ctypes.name(id)
-                ),
-            )
-            .with_label("unsupported type"));
-        };
-        Ok(self.raw_arg(i as u32, ty))
-    }
-
-    /// The BTF that describes the raw tracepoint being compiled: its
-    /// module's, or vmlinux's.
-    fn probe_btf(&mut self) -> Result<(BtfSrc, &'o ferret_btf::Btf), String> {
-        let module = match &self.probe.attach {
-            Attach::RawTracepoint { module, .. } => module.clone(),
-            _ => "vmlinux".to_string(),
-        };
-        let src = self.g.ctypes.module(&module)?;
-        Ok((src, self.g.ctypes.btf_of(src)?))
-    }
-
-    /// The BTF of the raw tracepoint being compiled, when it has one.
-    pub(super) fn raw_tracepoint_btf(&mut self) -> Option<ferret_btf::RawTracepoint> {
-        let Attach::RawTracepoint { event, .. } = &self.probe.attach else {
-            return None;
-        };
-        let event = event.clone();
-        self.probe_btf().ok()?.1.raw_tracepoint(&event)
-    }
-
-    /// `argN` of a raw tracepoint: the N-th u64 of its context.
-    pub fn raw_tracepoint_argn(&mut self, n: u32, span: Span) -> Res<TVal> {
-        if let Some(rt) = self.raw_tracepoint_btf()
-            && n as usize >= rt.args.len()
-        {
-            return Err(Diagnostic::error(
-                span,
-                format!(
-                    "{} has {} arguments, arg0 to arg{}",
-                    self.probe.name,
-                    rt.args.len(),
-                    rt.args.len().saturating_sub(1)
-                ),
-            )
-            .with_label("no such argument"));
-        }
-        Ok(self.raw_arg(n, Ty::U64))
-    }
-
-    /// Argument `n` from the context. A `tp_btf` program's pointer
-    /// arguments are typed pointers to the verifier, which then refuses
-    /// plain integer work on them (`p & 0xfff`, `p % 64`); reading them
-    /// with `probe_read_kernel` makes them the integers the language treats
-    /// them as.
-    fn raw_arg(&mut self, n: u32, ty: Ty) -> TVal {
-        let tp_btf = matches!(
-            self.probe.attach,
-            Attach::RawTracepoint {
-                btf_id: Some(_),
-                ..
-            }
-        );
-        let pointer = tp_btf
-            && self.raw_tracepoint_btf().is_some_and(|rt| {
-                rt.args.get(n as usize).is_some_and(|a| {
-                    self.probe_btf().is_ok_and(|(_, btf)| {
-                        matches!(
-                            btf.get(btf.strip(a.type_id)),
-                            Some(ferret_btf::Type::Ptr { .. })
-                        )
-                    })
-                })
-            });
-        self.e
-            .push(Insn::load(Size::DW, Reg::R3, Reg::FP, CTX_SLOT));
-        if pointer {
-            let slot = self.alloc_mem(8, false);
-            self.e
-                .push(Insn::alu64_imm(AluOp::Add, Reg::R3, (n * 8) as i32));
-            self.addr_of(slot, Reg::R1);
-            self.e.push(Insn::mov64_imm(Reg::R2, 8));
-            self.e.push(Insn::call(helper::PROBE_READ_KERNEL));
-            self.e
-                .push(Insn::load(Size::DW, Reg::R0, slot.reg(), slot.off16()));
-        } else {
-            self.e
-                .push(Insn::load(Size::DW, Reg::R0, Reg::R3, (n * 8) as i16));
-        }
-        match &ty {
-            Ty::Int { bytes, signed } => self.narrow(Reg::R0, *bytes, *signed),
-            Ty::Enum(e) => self.narrow(Reg::R0, e.bytes, e.signed),
-            _ => {}
-        }
-        self.temp_from(Reg::R0, ty)
     }
 }

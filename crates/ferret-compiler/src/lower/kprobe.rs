@@ -1,5 +1,7 @@
-//! What kprobes add to the language: `arg0..arg5` from the registers the
-//! probed function was called with, `retval` in a kretprobe, and `func`.
+//! What kernel function probes add to the language: for kprobes,
+//! `arg0..arg5` from the registers the probed function was called with,
+//! `retval` in a kretprobe, and `func`; for fentry/fexit, `retval` in fexit
+//! and `func`. Typed `args` are in `btf_args.rs`.
 //!
 //! A kprobe program gets the kernel's registers (`struct pt_regs`) at the
 //! probed instruction as its context, read as the user-space probes read
@@ -17,8 +19,37 @@ use crate::program::Attach;
 use crate::types::Ty;
 
 impl Lowerer<'_, '_> {
-    /// The builtins kprobes provide; None for other probes and names.
+    /// The builtins fentry/fexit provide; None for other probes and names.
+    fn fentry_builtin(&mut self, name: &str, expr: &Expr) -> Option<Res<TVal>> {
+        let Attach::Fentry { exit, function, .. } = &self.probe.attach else {
+            return None;
+        };
+        let exit = *exit;
+        Some(match name {
+            "retval" if exit => self.fexit_retval(expr.span),
+            "retval" => Err(Diagnostic::error(
+                expr.span,
+                "'retval' is only available in fexit probes",
+            )
+            .with_label("not available in fentry")
+            .with_help(format!("read the return value in fexit:{function}"))),
+            // The trampoline knows the function's address.
+            "func" => {
+                self.e
+                    .push(Insn::load(Size::DW, Reg::R1, Reg::FP, CTX_SLOT));
+                self.e.push(Insn::call(helper::GET_FUNC_IP));
+                Ok(self.temp_from(Reg::R0, Ty::Ksym))
+            }
+            _ => return None,
+        })
+    }
+
+    /// The builtins kernel function probes provide; None for other probes
+    /// and names.
     pub(super) fn kprobe_builtin(&mut self, name: &str, expr: &Expr) -> Option<Res<TVal>> {
+        if matches!(self.probe.attach, Attach::Fentry { .. }) {
+            return self.fentry_builtin(name, expr);
+        }
         let Attach::Kprobe {
             functions,
             offset,

@@ -3,6 +3,7 @@
 //! types may be set in one probe and read in another) and the code is
 //! emitted in a second run once every map's type is known.
 
+mod btf_args;
 mod calls;
 mod decls;
 mod expr;
@@ -487,6 +488,8 @@ pub fn compile(
                     | Attach::Profile { .. }
                     | Attach::Software { .. }
                     | Attach::Hardware { .. } => format!("perf_event/{name}"),
+                    Attach::Fentry { exit: false, .. } => format!("fentry/{name}"),
+                    Attach::Fentry { exit: true, .. } => format!("fexit/{name}"),
                     Attach::Uprobe { retprobe: true, .. } => format!("uretprobe/{name}"),
                     Attach::Uprobe { .. } | Attach::Usdt { .. } => format!("uprobe/{name}"),
                     // Several functions: one program on all of them, loaded

@@ -22,7 +22,7 @@ use crate::types::Ty;
 const BPF_F_USER_STACK: i32 = 1 << 8;
 
 /// Where a register is saved in x86-64's `struct pt_regs`.
-fn pt_regs_offset(reg: &str) -> Option<i16> {
+pub(super) fn pt_regs_offset(reg: &str) -> Option<i16> {
     Some(match reg {
         "r15" => 0,
         "r14" => 8,

@@ -22,8 +22,11 @@ use std::time::{Duration, Instant};
 /// The line ferret prints once every probe is attached.
 pub const NOTIFY: &str = "__BPFTRACE_NOTIFY_PROBES_ATTACHED";
 
-/// The longest any single ferret run may take before the test fails.
-pub const RUN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest any single ferret run may take before the test fails: a
+/// guard against hangs, not a speed check. Generous, because under
+/// emulation (`cargo xtask vm-test`) verifying a long loop takes tens of
+/// seconds.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The ferret binary under test: Cargo's build, unless `FERRET_BIN` names
 /// another (the test binaries run inside a VM by `cargo xtask vm-test`,
@@ -81,6 +84,21 @@ pub fn kprobes_available() -> bool {
     ]
     .iter()
     .any(|p| Path::new(p).exists())
+}
+
+/// Whether this kernel makes BPF trampolines (fentry/fexit): a trivial
+/// fentry program on `vfs_read` loads. Only the kernel's refusal means no;
+/// any other failure is a bug, and fails the test.
+pub fn fentry_available() -> bool {
+    let btf = ferret_btf::Btf::vmlinux().expect("vmlinux BTF");
+    let id = btf
+        .find(ferret_btf::NameKind::Func, "vfs_read")
+        .expect("vfs_read in the kernel's BTF");
+    match ferret_kernel::probes::fentry_available(id) {
+        Ok(()) => true,
+        Err(why) if why.starts_with("the kernel refuses BPF trampolines") => false,
+        Err(other) => panic!("loading a test fentry program: {other}"),
+    }
 }
 
 /// What a finished ferret printed, minus the notify line.
