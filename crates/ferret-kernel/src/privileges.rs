@@ -72,3 +72,38 @@ mod tests {
         );
     }
 }
+
+/// Raises the open-file limit as far as this process may: every attached
+/// tracepoint or kprobe holds a perf event and a link, so a wide probe
+/// (`t:syscalls:*`, ~700 tracepoints) needs far more descriptors than the
+/// common default soft limit of 1024. The soft limit goes up to the hard
+/// one, and with CAP_SYS_RESOURCE both go up to `WANTED`; failures leave
+/// the limit as it was, and attaching then reports "Too many open files".
+pub fn raise_open_file_limit() {
+    const WANTED: libc::rlim_t = 1 << 16;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct we pass and nothing else.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return;
+    }
+    if limit.rlim_cur >= WANTED {
+        return;
+    }
+    let raised = libc::rlimit {
+        rlim_cur: WANTED,
+        rlim_max: limit.rlim_max.max(WANTED),
+    };
+    // SAFETY: setrlimit only reads the struct we pass.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+        return;
+    }
+    let soft = libc::rlimit {
+        rlim_cur: limit.rlim_max,
+        rlim_max: limit.rlim_max,
+    };
+    // SAFETY: as above.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &soft) };
+}

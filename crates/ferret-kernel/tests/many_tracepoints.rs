@@ -12,6 +12,8 @@ use ferret_kernel::{load, tracefs};
 #[test]
 fn attaching_every_syscall_tracepoint_is_fast() -> TestResult {
     let Some(tfs) = kernel() else { return Ok(()) };
+    // As ferret does: two descriptors per tracepoint.
+    ferret_kernel::privileges::raise_open_file_limit();
     let points: Vec<_> = tracefs::list_tracepoints(&tfs)?
         .into_iter()
         .filter(|(c, _)| c == "syscalls")

@@ -92,6 +92,7 @@ pub fn run(settings: &RunSettings) -> Result<i32, Failure> {
         let _ = out.flush();
     }
     ferret_kernel::privileges::check().map_err(|e| Failure::Kernel(e.to_string()))?;
+    ferret_kernel::privileges::raise_open_file_limit();
     let mut session = Session::start(settings, &opts, &compiled, &file, process)?;
     let code = session.trace()?;
     session.finish();

@@ -409,3 +409,22 @@ fn data_loc_array_field_passes_the_verifier() {
     assert_eq!(out.code, Some(0), "{out:#?}");
     assert_eq!(out.stderr, "Attached 2 probes\n");
 }
+
+/// Every attached tracepoint holds two descriptors; ferret raises a low
+/// soft open-file limit (a shell's `ulimit -n`) instead of failing with
+/// "Too many open files" part way through attaching.
+#[test]
+fn a_low_open_file_limit_is_raised() {
+    kernel!();
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(
+            r#"ulimit -Sn 24 && exec "$0" -e 'tracepoint:sched:* { @ = count(); } interval:ms:100 { exit(); }'"#,
+        )
+        .arg(common::ferret_path())
+        .output()
+        .expect("run ferret through sh");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.starts_with("Attached "), "{stderr}");
+}
