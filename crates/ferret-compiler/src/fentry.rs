@@ -181,7 +181,7 @@ pub(crate) fn resolve(
     } else {
         format!("{kind}:{}:{}", spec.module, spec.function)
     };
-    let Some((_, _, first_id)) = found.first() else {
+    let Some((first_module, _, first_id)) = found.first() else {
         let any_wild = wild(spec.function) || spec.module != "*" && wild(spec.module);
         let mut d = if any_wild {
             Diagnostic::error(ap.span, format!("no kernel function matches {pattern}"))
@@ -213,7 +213,7 @@ pub(crate) fn resolve(
             missing: true,
         });
     };
-    if let Err(why) = target.fentry(*first_id) {
+    if let Err(why) = target.fentry(first_module, *first_id) {
         return Err(Failure {
             diag: Diagnostic::error(
                 ap.span,

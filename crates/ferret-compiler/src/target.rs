@@ -31,10 +31,11 @@ pub trait Target {
         Vec::new()
     }
     /// Whether the kernel makes fentry/fexit programs (BPF trampolines),
-    /// asked with the vmlinux BTF id of a function they could trace;
-    /// `Err` says why not.
-    fn fentry(&self, btf_id: u32) -> Result<(), String> {
-        let _ = btf_id;
+    /// asked with a function they could trace (its module, `vmlinux` for
+    /// the kernel image's, and its id in that module's BTF); `Err` says
+    /// why not.
+    fn fentry(&self, module: &str, btf_id: u32) -> Result<(), String> {
+        let _ = (module, btf_id);
         Err("this target cannot load programs".into())
     }
     /// The address of kernel symbol `name` (`kaddr("avenrun")`).
@@ -169,7 +170,7 @@ impl Target for FixedTarget {
         self.kprobes
     }
 
-    fn fentry(&self, _btf_id: u32) -> Result<(), String> {
+    fn fentry(&self, _module: &str, _btf_id: u32) -> Result<(), String> {
         if self.fentry {
             Ok(())
         } else {

@@ -119,10 +119,11 @@ pub fn kprobes_available(tracefs: Option<&Path>) -> bool {
 }
 
 /// Whether this kernel makes BPF trampolines (fentry/fexit): it loads an
-/// empty fentry program for the function with vmlinux BTF id `btf_id`. On
+/// empty fentry program for the function with BTF id `btf_id` (in
+/// `module`'s BTF when one is given, else in vmlinux's). On
 /// kernels that cannot, the error says why. Costs one program load, about
 /// a millisecond.
-pub fn fentry_available(btf_id: u32) -> std::result::Result<(), String> {
+pub fn fentry_available(module: Option<&str>, btf_id: u32) -> std::result::Result<(), String> {
     let def = ferret_bpf::object::ObjectDef {
         license: String::new(),
         maps: Vec::new(),
@@ -136,6 +137,9 @@ pub fn fentry_available(btf_id: u32) -> std::result::Result<(), String> {
     };
     let loaded = crate::loader::load(&def).and_then(|mut obj| {
         obj.set_attach_btf_id("ferret_probe", btf_id)?;
+        if let Some(m) = module {
+            obj.set_attach_btf_module("ferret_probe", m)?;
+        }
         obj.load_program("ferret_probe")
     });
     loaded.map_err(|e| match e {

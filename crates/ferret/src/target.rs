@@ -87,9 +87,10 @@ impl Target for KernelTarget {
         ferret_kernel::probes::kprobes_available(self.tracefs().map(PathBuf::as_path))
     }
 
-    fn fentry(&self, btf_id: u32) -> Result<(), String> {
+    fn fentry(&self, module: &str, btf_id: u32) -> Result<(), String> {
+        let module = (module != ferret_compiler::fentry::VMLINUX).then_some(module);
         self.fentry
-            .get_or_init(|| ferret_kernel::probes::fentry_available(btf_id))
+            .get_or_init(|| ferret_kernel::probes::fentry_available(module, btf_id))
             .clone()
     }
 

@@ -94,7 +94,7 @@ pub fn fentry_available() -> bool {
     let id = btf
         .find(ferret_btf::NameKind::Func, "vfs_read")
         .expect("vfs_read in the kernel's BTF");
-    match ferret_kernel::probes::fentry_available(id) {
+    match ferret_kernel::probes::fentry_available(None, id) {
         Ok(()) => true,
         Err(why) if why.starts_with("the kernel refuses BPF trampolines") => false,
         Err(other) => panic!("loading a test fentry program: {other}"),
