@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{TempDir, Tracer, gettid, kernel_or_skip, open_path, run_trigger, unique_name};
@@ -394,20 +395,63 @@ fn begin_runs_before_other_probes_attach() {
 }
 
 /// A `__data_loc` array field (the address of its data, as in bpftrace)
-/// passes the verifier as a map key and through buf(). dma:dma_map_sg
-/// does not fire here, so this checks loading and attaching.
+/// passes the verifier as a map key and through buf(). The first such
+/// field this kernel has (`dma:dma_map_sg`'s `phys_addrs` on 6.4+,
+/// `ras:non_standard_event`'s `buf` before): the tracepoint rarely fires,
+/// so this checks loading and attaching.
 #[test]
 fn data_loc_array_field_passes_the_verifier() {
     kernel!();
+    let (category, event, field) = first_data_loc_array().expect("a __data_loc array field");
     let out = common::run_prog(
         &[],
-        r#"tracepoint:dma:dma_map_sg { @a[args.phys_addrs] = count();
-                                      printf("%r\n", buf(args.phys_addrs, 8)); }
-           interval:ms:20 { exit(); }"#,
+        &format!(
+            r#"tracepoint:{category}:{event} {{ @a[args.{field}] = count();
+                                      printf("%r\n", buf(args.{field}, 8)); }}
+               interval:ms:20 {{ exit(); }}"#
+        ),
         &[],
     );
     assert_eq!(out.code, Some(0), "{out:#?}");
     assert_eq!(out.stderr, "Attached 2 probes\n");
+}
+
+/// `(category, event, field)` of the first `__data_loc` field of a
+/// non-char array type, in tracefs order (dma first where it exists).
+fn first_data_loc_array() -> Option<(String, String, String)> {
+    let events = Path::new("/sys/kernel/tracing/events");
+    let mut categories: Vec<_> = std::fs::read_dir(events).ok()?.flatten().collect();
+    categories.sort_by_key(|c| (c.file_name() != "dma", c.file_name()));
+    for category in categories {
+        let mut names: Vec<_> = std::fs::read_dir(category.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect();
+        names.sort_by_key(|e| e.file_name());
+        for event in names {
+            let Ok(format) = std::fs::read_to_string(event.path().join("format")) else {
+                continue;
+            };
+            let field = format.lines().find_map(|l| {
+                let decl = l
+                    .trim()
+                    .strip_prefix("field:__data_loc ")?
+                    .split(';')
+                    .next()?;
+                let (ty, name) = decl.rsplit_once(' ')?;
+                (ty.ends_with("[]") && !ty.contains("char")).then(|| name.to_string())
+            });
+            if let Some(field) = field {
+                return Some((
+                    category.file_name().to_string_lossy().into_owned(),
+                    event.file_name().to_string_lossy().into_owned(),
+                    field,
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// Every attached tracepoint holds two descriptors; ferret raises a low

@@ -70,7 +70,9 @@ pub fn make(dir: &Path, build: &Build, test_args: &[String]) -> Result<PathBuf> 
     if Path::new("/etc/ld.so.cache").is_file() {
         stage.copy(Path::new("/etc/ld.so.cache"), "etc/ld.so.cache")?;
     }
-    stage.copy_program(&build.ferret, "bin/ferret")?;
+    // Not in $PATH: a bare `ferret` in a test means something else (the
+    // USDT provider of the test binary itself).
+    stage.copy_program(&build.ferret, "opt/ferret/ferret")?;
     let mut runs = Vec::new();
     for (i, (label, exe)) in build.tests.iter().enumerate() {
         let inside = format!("tests/{i:02}-{}", label.replace('/', "-"));
@@ -137,7 +139,7 @@ fn init_script(runs: &[(&str, String)], test_args: &[String]) -> String {
     let mut s = String::from(
         r#"#!/bin/busybox sh
 # Written by cargo xtask vm-test.
-export PATH=/bin HOME=/root TMPDIR=/tmp CI=true FERRET_BIN=/bin/ferret
+export PATH=/bin HOME=/root TMPDIR=/tmp CI=true FERRET_BIN=/opt/ferret/ferret
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
