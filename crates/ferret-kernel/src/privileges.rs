@@ -45,34 +45,6 @@ pub fn check_caps(cap_eff: u64) -> Result<()> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_cap_eff() {
-        let status = "Name:\tcat\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffffff\n";
-        assert_eq!(parse_cap_eff(status), Some(0x1ff_ffff_ffff));
-        assert_eq!(parse_cap_eff("Name: x\n"), None);
-    }
-
-    #[test]
-    fn decides() {
-        assert!(check_caps(1 << CAP_SYS_ADMIN).is_ok());
-        assert!(check_caps((1 << CAP_BPF) | (1 << CAP_PERFMON)).is_ok());
-        let msg = check_caps(1 << CAP_BPF).map_err(|e| e.to_string());
-        assert_eq!(
-            msg,
-            Err("permission denied: ferret needs CAP_PERFMON (or root)".into())
-        );
-        let msg = check_caps(0).map_err(|e| e.to_string());
-        assert_eq!(
-            msg,
-            Err("permission denied: ferret needs CAP_BPF and CAP_PERFMON (or root)".into())
-        );
-    }
-}
-
 /// Raises the open-file limit as far as this process may: every attached
 /// tracepoint or kprobe holds a perf event and a link, so a wide probe
 /// (`t:syscalls:*`, ~700 tracepoints) needs far more descriptors than the
@@ -106,4 +78,32 @@ pub fn raise_open_file_limit() {
     };
     // SAFETY: as above.
     unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &soft) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cap_eff() {
+        let status = "Name:\tcat\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffffff\n";
+        assert_eq!(parse_cap_eff(status), Some(0x1ff_ffff_ffff));
+        assert_eq!(parse_cap_eff("Name: x\n"), None);
+    }
+
+    #[test]
+    fn decides() {
+        assert!(check_caps(1 << CAP_SYS_ADMIN).is_ok());
+        assert!(check_caps((1 << CAP_BPF) | (1 << CAP_PERFMON)).is_ok());
+        let msg = check_caps(1 << CAP_BPF).map_err(|e| e.to_string());
+        assert_eq!(
+            msg,
+            Err("permission denied: ferret needs CAP_PERFMON (or root)".into())
+        );
+        let msg = check_caps(0).map_err(|e| e.to_string());
+        assert_eq!(
+            msg,
+            Err("permission denied: ferret needs CAP_BPF and CAP_PERFMON (or root)".into())
+        );
+    }
 }
