@@ -339,10 +339,12 @@ impl Lowerer<'_, '_> {
     fn count_if_full(&mut self, id: usize) {
         const E2BIG: i32 = 7;
         let done = self.e.new_label();
-        // Compared as a register: a 64-bit jump's immediate is sign-extended
-        // by the kernel but not by every interpreter.
-        self.e.push(Insn::mov64_imm(Reg::R1, -E2BIG));
-        self.e.jump_if_reg(JmpOp::Jne, Reg::R0, Reg::R1, done);
+        // Only the low 32 bits are compared: before Linux 6.4 the verifier
+        // calls the map's own update function, which returns an `int`, so
+        // r0 holds -E2BIG zero-extended (0xffff_fff9), not sign-extended.
+        self.e.push(Insn::alu32_reg(AluOp::Mov, Reg::R1, Reg::R0));
+        self.e.push(Insn::alu32_imm(AluOp::Mov, Reg::R2, -E2BIG));
+        self.e.jump_if_reg(JmpOp::Jne, Reg::R1, Reg::R2, done);
         let full = self.g.obj_map(SysMap::Full);
         let key = self.alloc_mem(8, false);
         self.e.push(Insn::store_imm(

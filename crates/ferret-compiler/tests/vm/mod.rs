@@ -166,6 +166,9 @@ pub struct Machine {
     pub events: Vec<Vec<u8>>,
     /// Makes `ringbuf_output` fail, as when the buffer is full.
     pub ringbuf_full: bool,
+    /// Map operations return a 32-bit `int`, zero-extended into r0, as
+    /// kernels before 6.4 do when the verifier calls them directly.
+    pub int_map_ops: bool,
     pub ncpus: u32,
     /// The CPU the next run happens on.
     pub cpu: u32,
@@ -215,6 +218,7 @@ impl Machine {
             maps,
             events: Vec::new(),
             ringbuf_full: false,
+            int_map_ops: false,
             ncpus,
             cpu: 0,
             comm: b"ferret-test".to_vec(),
@@ -441,6 +445,11 @@ impl Machine {
         self.addr(off)
     }
 
+    /// What r0 holds after a map operation returned `r`.
+    fn map_op_result(&self, r: u64) -> u64 {
+        if self.int_map_ops { r & 0xffff_ffff } else { r }
+    }
+
     fn update(&mut self, map: u64, key: u64, value: u64, flags: u64) -> u64 {
         let what = "map_update_elem";
         let Some(m) = self.map_of(map, what) else {
@@ -569,8 +578,14 @@ impl Machine {
                 }
                 self.lookup(a[0], a[1], a[2] as u32, "map_lookup_percpu_elem")
             }
-            _ if id == helper::MAP_UPDATE_ELEM as u32 => self.update(a[0], a[1], a[2], a[3]),
-            _ if id == helper::MAP_DELETE_ELEM as u32 => self.delete(a[0], a[1]),
+            _ if id == helper::MAP_UPDATE_ELEM as u32 => {
+                let r = self.update(a[0], a[1], a[2], a[3]);
+                self.map_op_result(r)
+            }
+            _ if id == helper::MAP_DELETE_ELEM as u32 => {
+                let r = self.delete(a[0], a[1]);
+                self.map_op_result(r)
+            }
             _ if id == helper::RINGBUF_OUTPUT as u32 => self.ringbuf_output(a[0], a[1], a[2], a[3]),
             _ if [
                 helper::PROBE_READ,
@@ -917,6 +932,7 @@ impl Machine {
             maps: Vec::new(),
             events: Vec::new(),
             ringbuf_full: false,
+            int_map_ops: false,
             ncpus: 1,
             cpu: 0,
             comm: Vec::new(),
