@@ -2,6 +2,7 @@
 //! compute, store in maps and send as events match bpftrace's semantics and
 //! the bucket functions user space prints with.
 
+#[expect(dead_code, reason = "the VM harness serves other tests too")]
 mod vm;
 
 use ferret_compiler::{CompiledProgram, EventKind, MapKind, Options, Ty};

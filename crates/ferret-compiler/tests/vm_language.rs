@@ -278,6 +278,36 @@ fn map_loops_see_keys_values_and_per_cpu_totals() {
     );
 }
 
+/// Regression: 6.1's verifier counts each nested callback's empty frame as
+/// 32 bytes, and refused this probe ("combined stack size of 3 calls is
+/// 544") while newer kernels took it.
+#[test]
+fn nested_map_loops_fit_the_strictest_verifier_stack() {
+    let src = r#"begin {
+        @m[1] = "one"; @m[2] = "two"; @m[3] = "three";
+        $total = 0; $names = "";
+        for ($kv : @m) {
+          $total += $kv.0;
+          if ($kv.0 == 2) { $names = $kv.1; }
+          @copy[$kv.1] = $kv.0;
+          while ($total > 100) { break; }
+        }
+        printf("%d %s %d %d", $total, $names, len(@m), len(@copy));
+        for ($kv : @m) { for ($kv2 : @copy) { @pairs[$kv.0, $kv2.0] = 1; } }
+        printf("%d", len(@pairs));
+    }"#;
+    let (prog, m) = run_all(src);
+    assert!(
+        vm::strict_verifier_stack(&prog, 0, 2) <= 512,
+        "{}",
+        vm::strict_verifier_stack(&prog, 0, 2)
+    );
+    assert_eq!(
+        events_text(&prog, &m),
+        [vec!["6", "two", "3", "3"], vec!["9"]]
+    );
+}
+
 #[test]
 fn long_string_searches_walk_the_haystack_in_a_loop() {
     let src = format!(

@@ -12,8 +12,10 @@
 //! would be, and every frame pointer use in it is then redirected to
 //! [`FRAME_REG`]. So variables, the context pointer (for `args`, `kstack`)
 //! and scratch memory are where the rest of the probe has them, and the
-//! callback's own stack stays empty: the verifier counts the frames of the
-//! probe and of every nested callback against one 512-byte stack.
+//! callback's own stack stays empty. The verifier counts the frames of the
+//! probe and of every nested callback against one 512-byte stack, and 6.1's
+//! counts an empty frame as 32 bytes: a probe with nested loops keeps less
+//! of its memory on the stack (`Lowerer::stack_budget`).
 //!
 //! `break` and `continue` return 1 and 0 from the callback, which stops or
 //! goes on with the helper's iterations; `return` (and `exit()`) sets a flag
@@ -85,7 +87,10 @@ impl Lowerer<'_, '_> {
         let leave = self.e.new_label();
         let outer_exit = std::mem::replace(&mut self.exit_label, leave);
         self.loops.push((next, stop));
+        self.callback_depth += 1;
+        self.deepest_callback = self.deepest_callback.max(self.callback_depth);
         let r = lower(self);
+        self.callback_depth -= 1;
         self.e.bind(next);
         self.e.push(Insn::mov64_imm(Reg::R0, 0));
         self.e.push(Insn::exit());
@@ -402,6 +407,7 @@ impl Lowerer<'_, '_> {
             body,
             ctx_arg: None,
         });
+        self.deepest_callback = self.deepest_callback.max(self.callback_depth + 1);
         let obj = self.g.obj_map(SysMap::User(id));
         self.e.load_map(Reg::R1, obj);
         self.e.load_func(Reg::R2, cb);

@@ -179,7 +179,32 @@ pub(crate) struct Globals<'o> {
     pub let_types: HashMap<Span, Ty>,
 }
 
+/// How many formats, printed types and runtime errors programs had
+/// registered at some point.
+#[derive(Clone, Copy)]
+pub(crate) struct GlobalsMark {
+    printfs: usize,
+    print_values: usize,
+    runtime_errors: usize,
+}
+
 impl Globals<'_> {
+    pub fn mark(&self) -> GlobalsMark {
+        GlobalsMark {
+            printfs: self.printfs.len(),
+            print_values: self.print_values.len(),
+            runtime_errors: self.runtime_errors.len(),
+        }
+    }
+
+    /// Forgets what a program lowered since `mark` registered: it is
+    /// lowered again.
+    pub fn forget_since(&mut self, mark: GlobalsMark) {
+        self.printfs.truncate(mark.printfs);
+        self.print_values.truncate(mark.print_values);
+        self.runtime_errors.truncate(mark.runtime_errors);
+    }
+
     pub fn kernel_symbol(&self, name: &str) -> Option<u64> {
         self.target.kernel_symbol(name)
     }
@@ -444,16 +469,31 @@ pub fn compile(
         for unit in units {
             attach_count += unit.attach_count();
             let mut build = |g: &mut Globals, rp: &ResolvedProbe, group: Option<&SyscallGroup>| {
-                let (printfs, print_values) = (g.printfs.len(), g.print_values.len());
-                let mut l = Lowerer::new(g, rp, group, *probe_cap);
-                l.lower_probe(probe);
-                if l.mixed_args || l.per_function {
-                    // Lowered again per tracepoint (function): forget this
-                    // attempt.
-                    g.printfs.truncate(printfs);
-                    g.print_values.truncate(print_values);
-                    return false;
-                }
+                let mut stack_budget = STACK_BUDGET;
+                let mut l = loop {
+                    let mark = g.mark();
+                    let mut l = Lowerer::new(g, rp, group, *probe_cap);
+                    l.stack_budget = stack_budget;
+                    l.lower_probe(probe);
+                    let split = l.mixed_args || l.per_function;
+                    let excess = l.verifier_stack() - STACK_LIMIT;
+                    // Only callback frames make a smaller budget help (an
+                    // overflow of scratch memory shows as a full stack too).
+                    let done = excess <= 0 || l.deepest_callback == 0 || stack_budget <= 0;
+                    if !split && (done || !l.diags.is_empty()) {
+                        break l;
+                    }
+                    // Lowered again, so forget this attempt.
+                    drop(l);
+                    g.forget_since(mark);
+                    if split {
+                        // One program per tracepoint (function) instead.
+                        return false;
+                    }
+                    // Nested loop callbacks' frames leave less room for the
+                    // probe's own: more of its values go to scratch memory.
+                    stack_budget -= (excess + 7) & !7;
+                };
                 if !l.diags.is_empty() {
                     diags.append(&mut l.diags);
                     return true;
@@ -620,8 +660,16 @@ const CTX_SLOT: i16 = -8;
 /// Registers that survive helper calls and hold temporaries; r9 holds the
 /// scratch base when a program uses scratch memory.
 const TEMP_REGS: [Reg; 3] = [Reg::R8, Reg::R7, Reg::R6];
-/// Stack bytes kept for temporaries before values move to scratch memory.
+/// The verifier's limit on the stack of a program's deepest call chain.
 const STACK_LIMIT: i32 = 512;
+/// Stack bytes for values before they move to scratch memory; the rest is
+/// kept for temporaries.
+const STACK_BUDGET: i32 = STACK_LIMIT - 64;
+/// What the strictest verifiers (6.1's) count for a frame: its size rounded
+/// up to 32 bytes, and 32 for an empty one, such as a loop callback's.
+fn verifier_frame(bytes: i32) -> i32 {
+    (bytes.max(1) + 31) & !31
+}
 
 /// Lowers one concrete probe into one kernel program.
 pub(crate) struct Lowerer<'g, 'o> {
@@ -641,6 +689,12 @@ pub(crate) struct Lowerer<'g, 'o> {
     pub scopes: Vec<HashMap<String, (Ty, Place)>>,
     /// Bytes of stack in use below the frame pointer.
     pub stack_used: i32,
+    /// Bytes of stack values may take before they go to scratch memory.
+    pub stack_budget: i32,
+    /// How deep in loop callbacks the code being lowered is, and the
+    /// deepest it went: each level is a frame the verifier counts.
+    pub callback_depth: u32,
+    pub deepest_callback: u32,
     pub scratch_used: u32,
     pub free_regs: Vec<Reg>,
     pub exit_label: Label,
@@ -680,6 +734,9 @@ impl<'g, 'o> Lowerer<'g, 'o> {
             } else {
                 8
             },
+            stack_budget: STACK_BUDGET,
+            callback_depth: 0,
+            deepest_callback: 0,
             scratch_used: 0,
             free_regs: TEMP_REGS.to_vec(),
             exit_label,
@@ -730,9 +787,25 @@ impl<'g, 'o> Lowerer<'g, 'o> {
         self.lower_block(&probe.body);
     }
 
+    /// Whether callbacks find the scratch memory through a slot in the
+    /// probe's frame.
+    fn needs_scratch_slot(&self) -> bool {
+        self.scratch_used > 0 && !self.callbacks.is_empty()
+    }
+
+    /// The stack the verifier counts for the program's deepest call chain:
+    /// the probe's frame and a frame for each level of nested callbacks.
+    fn verifier_stack(&self) -> i32 {
+        let slot = if self.needs_scratch_slot() { 8 } else { 0 };
+        let callbacks = i32::try_from(self.deepest_callback).unwrap_or(i32::MAX);
+        verifier_frame(self.stack_used + slot).saturating_add(verifier_frame(0) * callbacks)
+    }
+
     /// Prologue (save ctx, find scratch memory) + body + epilogue, then
     /// the loop callbacks, each with its own prologue.
     fn finish(self) -> Result<Linked, Diagnostic> {
+        let verifier_stack = self.verifier_stack();
+        let scratch_slot = self.needs_scratch_slot();
         let Lowerer {
             g,
             mut e,
@@ -756,11 +829,11 @@ impl<'g, 'o> Lowerer<'g, 'o> {
         };
         let body = e.finish().map_err(|_| too_far())?;
         // Callbacks find the scratch memory where the probe left its address.
-        let scratch_slot = (scratch_used > 0 && !callbacks.is_empty()).then(|| {
+        let scratch_slot = scratch_slot.then(|| {
             stack_used += 8;
             -stack_used as i16
         });
-        if stack_used > STACK_LIMIT {
+        if verifier_stack > STACK_LIMIT {
             return Err(too_far());
         }
         let mut pro = Emitter::default();

@@ -110,7 +110,7 @@ impl Lowerer<'_, '_> {
     /// room, else in per-CPU scratch memory. Zeroed when `zero`.
     pub fn alloc_mem(&mut self, size: u32, zero: bool) -> Place {
         let size = align8(size.max(8));
-        let place = if size <= 128 && self.stack_used + size as i32 <= STACK_LIMIT - 64 {
+        let place = if size <= 128 && self.stack_used + size as i32 <= self.stack_budget {
             self.stack_used += size as i32;
             Place {
                 base: Base::Stack,

@@ -991,3 +991,43 @@ pub fn str_at(bytes: &[u8], off: usize) -> Vec<u8> {
         .copied()
         .collect()
 }
+
+/// The stack 6.1's verifier, the strictest, counts for program `index`
+/// when its loop callbacks nest `nesting` deep: the probe's frame (its
+/// deepest frame-pointer access) rounded up to 32 bytes, and 32 for each
+/// nested callback, whose frame is empty. Callbacks reach the probe's frame
+/// through r6, so their accesses count towards it.
+pub fn strict_verifier_stack(prog: &CompiledProgram, index: usize, nesting: i32) -> i32 {
+    use ferret_bpf::insn::{BPF_LDX, BPF_ST, BPF_STX};
+    let info = &prog.programs[index];
+    let callbacks_start = info
+        .subprograms
+        .first()
+        .copied()
+        .unwrap_or(info.insns.len());
+    let mut deepest = 0;
+    for (at, insn) in info.insns.iter().enumerate() {
+        let frame = if at < callbacks_start {
+            Reg::FP
+        } else {
+            Reg::R6
+        }
+        .0;
+        let depth = match insn.code & 0x07 {
+            BPF_LDX if insn.src == frame => -i32::from(insn.off),
+            BPF_ST | BPF_STX if insn.dst == frame => -i32::from(insn.off),
+            _ => frame_address_depth(insn, info.insns.get(at + 1), frame).unwrap_or(0),
+        };
+        deepest = deepest.max(depth);
+    }
+    let round = |n: i32| (n.max(1) + 31) & !31;
+    round(deepest) + 32 * nesting
+}
+
+/// The depth of `rX = frame; rX += imm`, an address in the frame.
+fn frame_address_depth(insn: &Insn, next: Option<&Insn>, frame: u8) -> Option<i32> {
+    let copies_frame = insn.code == Insn::mov64_reg(Reg::R0, Reg::R0).code && insn.src == frame;
+    let add = next
+        .filter(|n| n.code == Insn::alu64_imm(AluOp::Add, Reg::R0, 0).code && n.dst == insn.dst)?;
+    copies_frame.then_some(-add.imm)
+}
