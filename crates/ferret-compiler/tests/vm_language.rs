@@ -308,6 +308,22 @@ fn nested_map_loops_fit_the_strictest_verifier_stack() {
     );
 }
 
+/// Regression: a search evaluated only for its type left its loop's
+/// callback in the program with nothing calling it, which the verifier
+/// refuses as unreachable code.
+#[test]
+fn a_search_evaluated_for_its_type_leaves_no_callback() {
+    let src = format!(
+        r#"begin {{ $s = "{}needle"; printf("%d", sizeof(strstr($s, "needle"))); }}"#,
+        "x".repeat(300)
+    );
+    let prog = build(&src);
+    assert_eq!(prog.programs[0].subprograms, Vec::<usize>::new());
+    let mut m = Machine::new(&prog, 1);
+    run(&mut m, &prog, 0, &mut record()).unwrap();
+    assert_eq!(events_text(&prog, &m)[0].join(" "), "8");
+}
+
 #[test]
 fn long_string_searches_walk_the_haystack_in_a_loop() {
     let src = format!(

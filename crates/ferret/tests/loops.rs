@@ -318,3 +318,16 @@ fn signal_thread_stops_the_traced_thread() {
     assert_eq!(status.signal(), Some(10), "killed by SIGUSR1: {status}");
     t.finish().ok();
 }
+
+/// Regression: the loop of a search evaluated only for its type was left in
+/// the program uncalled, and the kernel refused the program ("number of
+/// funcs in func_info doesn't match number of subprogs").
+#[test]
+fn a_search_evaluated_for_its_type_loads() {
+    kernel!();
+    let out = begin(&format!(
+        r#"$s = "{}needle"; printf("%d\n", sizeof(strstr($s, "needle"))); exit();"#,
+        "x".repeat(300)
+    ));
+    assert_eq!(out, "8\n\n\n");
+}

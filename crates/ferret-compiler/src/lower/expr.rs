@@ -171,12 +171,17 @@ impl Lowerer<'_, '_> {
     pub fn dry<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
         let saved_e = std::mem::take(&mut self.e);
         let saved = (self.stack_used, self.scratch_used, self.free_regs.clone());
+        // Callbacks the thrown-away code made (a search's loop) would be
+        // left in the program with nothing calling them.
+        let callbacks = (self.callbacks.len(), self.deepest_callback);
         let discovering = self.g.discovering;
         self.g.discovering = true;
         let r = f(self);
         self.g.discovering = discovering;
         self.e = saved_e;
         (self.stack_used, self.scratch_used, self.free_regs) = saved;
+        self.callbacks.truncate(callbacks.0);
+        self.deepest_callback = callbacks.1;
         r
     }
 

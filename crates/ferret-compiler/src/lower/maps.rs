@@ -341,7 +341,7 @@ impl Lowerer<'_, '_> {
         let done = self.e.new_label();
         // Only the low 32 bits are compared: before Linux 6.4 the verifier
         // calls the map's own update function, which returns an `int`, so
-        // r0 holds -E2BIG zero-extended (0xffff_fff9), not sign-extended.
+        // only r0's low half holds the error (in practice zero-extended).
         self.e.push(Insn::alu32_reg(AluOp::Mov, Reg::R1, Reg::R0));
         self.e.push(Insn::alu32_imm(AluOp::Mov, Reg::R2, -E2BIG));
         self.e.jump_if_reg(JmpOp::Jne, Reg::R1, Reg::R2, done);
